@@ -1,0 +1,113 @@
+"""REST API: native span ingestion, trace list/detail, single span, health and readiness."""
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import text
+
+from tracereplay import __version__
+from tracereplay.api.deps import principal_dependency
+from tracereplay.api.schemas import (
+    Health,
+    IngestResult,
+    Readiness,
+    SpanBatchIn,
+    SpanNode,
+    SpanOut,
+    TraceDetailOut,
+    TraceList,
+    TraceSummary,
+)
+from tracereplay.context import AppContext
+from tracereplay.errors import ServiceUnavailable
+from tracereplay.ingest.native import spans_from_batch
+from tracereplay.projects.service import Principal
+from tracereplay.traces.queries import SortField, TraceFilter, get_span, get_trace, list_traces
+
+
+def traces_router(ctx: AppContext) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+    Auth = Annotated[Principal, Depends(principal_dependency(ctx))]
+    retention = ctx.settings.retention_days
+
+    @router.get("/health", tags=["health"], summary="Liveness: the process answers")
+    def health() -> Health:
+        return Health(status="ok", version=__version__)
+
+    @router.get("/ready", tags=["health"], summary="Readiness: the database answers")
+    def ready() -> Readiness:
+        try:
+            with ctx.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        return Readiness(status="ready", database=ctx.engine.dialect.name)
+
+    @router.post(
+        "/spans",
+        tags=["ingestion"],
+        summary="Ingest spans in tracereplay's JSON format",
+        description="For apps without OpenTelemetry. Answered after the spans are committed; "
+        "re-sent spans (same trace_id + span_id) replace the earlier copy.",
+    )
+    async def ingest_spans(batch: SpanBatchIn, principal: Auth) -> IngestResult:
+        spans = spans_from_batch(span.model_dump(exclude_none=True) for span in batch.spans)
+        stored = await asyncio.wrap_future(ctx.writer.submit_spans(principal.project_rowid, spans))
+        return IngestResult(accepted=stored)
+
+    @router.get("/traces", tags=["traces"], summary="List traces, newest first by default")
+    def traces(
+        principal: Auth,
+        start_after: Annotated[datetime | None, Query(description="Traces starting at or after")] = None,
+        start_before: Annotated[datetime | None, Query(description="Traces starting before")] = None,
+        name: Annotated[str | None, Query(description="Root span name, exact")] = None,
+        tag: str | None = None,
+        model: Annotated[str | None, Query(description="Has an LLM span with this model")] = None,
+        has_error: Annotated[bool | None, Query(description="Has at least one ERROR span")] = None,
+        environment: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        q: Annotated[str | None, Query(description="Free text in inputs and outputs")] = None,
+        sort: SortField = "start_time",
+        order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> TraceList:
+        filters = TraceFilter(
+            start_after, start_before, name, tag, model, has_error, environment, session_id, user_id, q
+        )
+        with ctx.sessions() as session:
+            page = list_traces(
+                session,
+                principal.project_rowid,
+                filters,
+                sort=sort,
+                descending=order == "desc",
+                limit=limit,
+                cursor=cursor,
+                retention_days=retention,
+            )
+            return TraceList(
+                traces=[TraceSummary.of(trace, page.tags[trace.id]) for trace in page.traces],
+                next_cursor=page.next_cursor,
+            )
+
+    @router.get("/traces/{trace_id}", tags=["traces"], summary="One trace with its spans and span tree")
+    def trace(trace_id: str, principal: Auth) -> TraceDetailOut:
+        with ctx.sessions() as session:
+            detail = get_trace(session, principal.project_rowid, trace_id, retention)
+            summary = TraceSummary.of(detail.trace, detail.tags)
+            return TraceDetailOut(
+                **summary.model_dump(),
+                spans=[SpanOut.of(span) for span in detail.spans],
+                tree=[SpanNode.model_validate(node) for node in detail.tree],
+            )
+
+    @router.get("/traces/{trace_id}/spans/{span_id}", tags=["traces"], summary="One span")
+    def span(trace_id: str, span_id: str, principal: Auth) -> SpanOut:
+        with ctx.sessions() as session:
+            return SpanOut.of(get_span(session, principal.project_rowid, trace_id, span_id, retention))
+
+    return router

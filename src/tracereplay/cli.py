@@ -1,0 +1,266 @@
+"""The `tracereplay` command: serve, worker, import, traces, keys.
+
+Commands parse arguments, call one service function, and print the result; they work on
+the database named by the same settings as the server (`TRACEREPLAY_*`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.tree import Tree
+from sqlalchemy import select
+
+from tracereplay import __version__
+from tracereplay.config import Settings
+from tracereplay.db.models import Project
+from tracereplay.errors import NotFound, TraceReplayError
+from tracereplay.projects import service as projects
+
+app = typer.Typer(
+    help="tracereplay: LLM observability with whole-trace replay.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+traces_app = typer.Typer(help="Browse stored traces.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(traces_app, name="traces")
+app.add_typer(keys_app, name="keys")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", "-p", help="Project name (default: the first project).")
+]
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _context(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    from tracereplay.context import AppContext
+
+    settings = settings or _settings()
+    ctx = AppContext.open(settings)
+    projects.bootstrap(ctx.sessions, settings)
+    return ctx
+
+
+def _project_rowid(ctx, name: str | None) -> int:  # type: ignore[no-untyped-def]
+    with ctx.sessions() as session:
+        query = select(Project.id)
+        query = query.where(Project.name == name) if name else query.order_by(Project.id)
+        rowid = session.scalar(query.limit(1))
+    if rowid is None:
+        raise NotFound(f"project {name!r} does not exist")
+    return int(rowid)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (TRACEREPLAY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TRACEREPLAY_PORT).")] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run job consumer threads in this process.")
+    ] = True,
+) -> None:
+    """Start the server (API, OTLP receiver and, by default, the job worker)."""
+    import uvicorn
+
+    from tracereplay.api.app import create_app
+    from tracereplay.context import AppContext
+
+    settings = _settings(host=host, port=port)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    ctx = AppContext.open(settings)
+    first = projects.bootstrap(ctx.sessions, settings)
+    application = create_app(settings, run_worker=worker, ctx=ctx)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"[bold]tracereplay {__version__}[/] on {base}  (API docs: {base}/docs)")
+    console.print(f"  database: {ctx.engine.url.render_as_string(hide_password=True)}")
+    console.print(f"  OTLP endpoint: OTEL_EXPORTER_OTLP_ENDPOINT={base}")
+    if first.created_key:
+        console.print(f"  project [bold]{first.project}[/] created; API key (shown once):")
+        console.print(f"  [bold green]{first.created_key}[/]")
+        console.print(f'  OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {first.created_key}"')
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs at once (TRACEREPLAY_WORKER_CONCURRENCY, default 3).")
+    ] = None,
+) -> None:
+    """Run a job worker process (use with TRACEREPLAY_QUEUE_URL=redis://…)."""
+    settings = _settings(worker_concurrency=concurrency)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    ctx = _context(settings)
+    console.print(f"worker: {settings.worker_concurrency} job slots, queue {settings.queue_url or 'sqlite'}")
+    ctx.queue.consumer().run()
+
+
+@app.command("import")
+def import_file(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="OTLP JSON or JSONL file.")],
+    project: ProjectOption = None,
+) -> None:
+    """Import traces from an OTLP/JSON export request, or JSONL with one request per line."""
+    from tracereplay.ingest.otlp import parse_trace_request, spans_from_request
+    from tracereplay.ingest.store import write_spans
+
+    ctx = _context()
+    rowid = _project_rowid(ctx, project)
+    stored = rejected = 0
+    text = path.read_bytes()
+    try:  # one (possibly pretty-printed) request, else JSONL
+        lines = [orjson.dumps(orjson.loads(text))]
+    except orjson.JSONDecodeError:
+        lines = text.splitlines()
+    columns = (TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("import", total=len(text))
+        for number, line in enumerate(lines, start=1):
+            progress.advance(task, len(line) + 1)
+            if not line.strip():
+                continue
+            try:
+                decoded = spans_from_request(parse_trace_request(orjson.loads(line), json=True))
+            except (orjson.JSONDecodeError, TraceReplayError) as exc:
+                raise TraceReplayError(f"{path}:{number}: {exc}") from exc
+            with ctx.engine.begin() as conn:
+                stored += write_spans(conn, rowid, decoded.spans)
+            rejected += decoded.rejected
+            for problem in decoded.problems:
+                err.print(f"[yellow]{path}:{number}: skipped: {problem}[/]")
+    console.print(f"imported {stored} spans" + (f", {rejected} rejected" if rejected else ""))
+
+
+@traces_app.command("list")
+def traces_list(
+    project: ProjectOption = None,
+    limit: Annotated[int, typer.Option(help="How many traces.")] = 20,
+    model: Annotated[str | None, typer.Option(help="Only traces with an LLM span of this model.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only traces with this tag.")] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="Only traces with an error.")] = False,
+    search: Annotated[str | None, typer.Option("--search", "-q", help="Free text in inputs/outputs.")] = None,
+) -> None:
+    """List the newest traces."""
+    from tracereplay.traces.queries import TraceFilter, list_traces
+
+    ctx = _context()
+    filters = TraceFilter(model=model, tag=tag, has_error=True if errors else None, search=search)
+    with ctx.sessions() as session:
+        page = list_traces(
+            session,
+            _project_rowid(ctx, project),
+            filters,
+            limit=limit,
+            retention_days=ctx.settings.retention_days,
+        )
+    table = Table("trace id", "name", "start", "duration", "spans", "LLM", "errors", "tokens", "cost")
+    for trace in page.traces:
+        table.add_row(
+            trace.trace_id,
+            trace.name or "",
+            trace.start_time.strftime("%Y-%m-%d %H:%M:%S") if trace.start_time else "",
+            f"{trace.duration_ms:.0f} ms" if trace.duration_ms is not None else "",
+            str(trace.span_count),
+            str(trace.llm_span_count),
+            str(trace.error_count),
+            str(trace.total_tokens or ""),
+            f"${trace.cost:.6f}" if trace.cost is not None else "unknown",
+        )
+    console.print(table)
+
+
+@traces_app.command("show")
+def traces_show(trace_id: str, project: ProjectOption = None) -> None:
+    """Show one trace as a span tree."""
+    from tracereplay.traces.queries import get_trace
+
+    ctx = _context()
+    with ctx.sessions() as session:
+        detail = get_trace(session, _project_rowid(ctx, project), trace_id, ctx.settings.retention_days)
+    trace = detail.trace
+    by_id = {span.span_id: span for span in detail.spans}
+    root = Tree(
+        f"[bold]{trace.name or '(no root span yet)'}[/] {trace.trace_id}  {trace.duration_ms or 0:.0f} ms"
+    )
+
+    def add(branch: Tree, node: dict[str, object]) -> None:
+        span = by_id[str(node["span_id"])]
+        label = f"[cyan]{span.kind}[/] {span.name}  {span.duration_ms:.0f} ms"
+        if span.model:
+            label += f"  [magenta]{span.model}[/] {span.total_tokens or 0} tok"
+        if span.status_code == "ERROR":
+            label += f"  [red]ERROR {span.status_message or ''}[/]"
+        child = branch.add(label)
+        for sub in node["children"]:  # type: ignore[attr-defined]
+            add(child, sub)
+
+    for node in detail.tree:
+        add(root, node)
+    console.print(root)
+
+
+@keys_app.command("create")
+def keys_create(
+    project: ProjectOption = None,
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "cli",
+) -> None:
+    """Create an API key (printed once; only its hash is stored)."""
+    ctx = _context()
+    with ctx.sessions() as session:
+        project_name = project or session.scalar(select(Project.name).order_by(Project.id).limit(1))
+    created = projects.create_key(ctx.sessions, str(project_name), name)
+    console.print(f"API key for project {created.info.project} (id {created.info.id}), shown once:")
+    console.print(created.key)
+
+
+@keys_app.command("list")
+def keys_list(project: ProjectOption = None) -> None:
+    """List API keys (prefix only)."""
+    ctx = _context()
+    table = Table("id", "project", "name", "prefix", "created", "revoked")
+    for key in projects.list_keys(ctx.sessions, project):
+        table.add_row(
+            str(key.id),
+            key.project,
+            key.name,
+            key.prefix + "…",
+            key.created_at.strftime("%Y-%m-%d %H:%M"),
+            key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int) -> None:
+    """Revoke an API key by id."""
+    ctx = _context()
+    info = projects.revoke_key(ctx.sessions, key_id)
+    console.print(f"revoked key {info.id} ({info.prefix}…) of project {info.project}")
+
+
+def main() -> None:
+    try:
+        app()
+    except TraceReplayError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise SystemExit(1) from None

@@ -1,0 +1,116 @@
+"""Settings: one typed object, read once from `TRACEREPLAY_*` env vars and an optional TOML file.
+
+Nothing else in the package reads the environment; everything receives a `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("TRACEREPLAY_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = Path(os.environ.get("TRACEREPLAY_HOME", "~/.tracereplay")).expanduser()
+    candidate = home / "config.toml"
+    return candidate if candidate.exists() else None
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Env var = `TRACEREPLAY_` + the field name in upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACEREPLAY_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.tracereplay"),
+        description="Directory for the SQLite database, the embedded queue and local models.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is SQLite in `home`. Use postgresql://… to scale.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
+    port: int = Field(default=7420, description="Port `serve` listens on.")
+    queue_url: str | None = Field(
+        default=None,
+        description="Job queue: default is SQLite in `home`; redis://… for separate workers.",
+    )
+    worker_concurrency: int = Field(default=3, ge=1, description="Jobs run at once per worker.")
+    retention_days: int = Field(
+        default=0, ge=0, description="Traces older than this are purged; 0 keeps them forever."
+    )
+    max_request_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Largest accepted request body, after gzip decompression.",
+    )
+    init_project: str | None = Field(
+        default=None, description="Name of the project created on first start (default 'default')."
+    )
+    init_api_key: str | None = Field(
+        default=None, description="API key created on first start instead of a random one."
+    )
+    ingest_batch_spans: int = Field(
+        default=20_000,
+        ge=1,
+        description="Most spans committed in one group-commit transaction.",
+    )
+    sqlite_synchronous: str = Field(
+        default="NORMAL",
+        description="SQLite `synchronous` pragma: NORMAL survives a process crash, FULL a power cut.",
+    )
+    log_level: str = Field(default="info", description="Server log level.")
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("sqlite_synchronous", mode="after")
+    @classmethod
+    def _check_synchronous(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
+        return upper
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Users paste libpq URLs; SQLAlchemy needs the driver named.
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            elif url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url[len("postgres://") :]
+            return url
+        return f"sqlite:///{self.home / 'tracereplay.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")

@@ -1,0 +1,43 @@
+"""Everything a running server holds, built once from `Settings` and handed to each surface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracereplay.config import Settings
+from tracereplay.db.engine import make_engine, make_session_factory, migrate
+from tracereplay.ingest.writer import IngestWriter
+from tracereplay.jobs import JobQueue, build_queue
+from tracereplay.projects.service import KeyResolver
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    writer: IngestWriter
+    keys: KeyResolver
+    queue: JobQueue
+
+    @classmethod
+    def open(cls, settings: Settings, *, run_migrations: bool = True) -> AppContext:
+        engine = make_engine(settings)
+        if run_migrations:
+            migrate(engine)
+        sessions = make_session_factory(engine)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            writer=IngestWriter(engine, settings.ingest_batch_spans),
+            keys=KeyResolver(sessions),
+            queue=build_queue(settings, sessions),
+        )
+
+    def close(self) -> None:
+        self.writer.stop()
+        self.engine.dispose()

@@ -1,0 +1,18 @@
+"""Alembic environment: migrations run on the engine the server hands over."""
+
+from alembic import context
+
+from tracereplay.db.models import Base
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

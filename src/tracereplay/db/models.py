@@ -1,0 +1,175 @@
+"""SQLAlchemy models: the schema shared by SQLite and PostgreSQL.
+
+OpenTelemetry ids (`trace_id`, `span_id`) are the lowercase hex strings users see; surrogate
+keys are integers named `id` in their own table and `<table>_rowid` where referenced, so the
+two are never confused.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tracereplay.db.types import JSONType, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key. Only its SHA-256 is stored; `prefix` lets people tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Trace(Base):
+    __tablename__ = "traces"
+    __table_args__ = (
+        UniqueConstraint("project_rowid", "trace_id"),
+        Index("ix_traces_project_start", "project_rowid", "start_time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    trace_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(500))
+    session_id: Mapped[str | None] = mapped_column(String(500), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(500))
+    environment: Mapped[str | None] = mapped_column(String(200))
+    trace_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    input: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    span_count: Mapped[int] = mapped_column(Integer, default=0)
+    llm_span_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    total_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost: Mapped[float | None] = mapped_column(Float)
+    source_trace_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TraceTag(Base):
+    __tablename__ = "trace_tags"
+
+    trace_rowid: Mapped[int] = mapped_column(ForeignKey("traces.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class Span(Base):
+    __tablename__ = "spans"
+    __table_args__ = (UniqueConstraint("trace_rowid", "span_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trace_rowid: Mapped[int] = mapped_column(ForeignKey("traces.id", ondelete="CASCADE"))
+    span_id: Mapped[str] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(20))
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    status_code: Mapped[str] = mapped_column(String(10))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    service_name: Mapped[str | None] = mapped_column(String(200))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    events: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    input: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(200), index=True)
+    invocation_parameters: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    input_messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    output_messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    tools: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    total_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost: Mapped[float | None] = mapped_column(Float)
+    prompt_template: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class Score(Base):
+    """A value an evaluator, a person or the API gave a trace or one of its spans."""
+
+    __tablename__ = "scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trace_rowid: Mapped[int] = mapped_column(ForeignKey("traces.id", ondelete="CASCADE"), index=True)
+    span_rowid: Mapped[int | None] = mapped_column(ForeignKey("spans.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float | None] = mapped_column(Float)
+    string_value: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogRecord(Base):
+    """An OTLP log record tied to a span (OTel GenAI message events sent as logs).
+
+    Kept by hex ids rather than row ids because it may arrive before its span.
+    """
+
+    __tablename__ = "log_records"
+    __table_args__ = (
+        UniqueConstraint("project_rowid", "record_hash"),
+        Index("ix_log_records_span", "project_rowid", "trace_id", "span_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(16))
+    record_hash: Mapped[str] = mapped_column(String(40))
+    event_name: Mapped[str | None] = mapped_column(String(200))
+    time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    body: Mapped[Any | None] = mapped_column(JSONType)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

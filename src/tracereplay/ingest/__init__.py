@@ -1,0 +1,1 @@
+"""Ingestion: OTLP decoding, convention mapping and durable group-committed writes."""

@@ -1,0 +1,299 @@
+"""OTLP decoding: protobuf or JSON export requests -> spans and log records ready to store.
+
+This is the ingestion hot path: attribute conversion is a plain loop over the protobuf
+values, and everything a span row needs is computed here, before the writer thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tracereplay.errors import InvalidInput
+from tracereplay.ingest.conventions import normalise
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STATUS_CODES = ("UNSET", "OK", "ERROR")
+
+# Span columns filled from the normalised fields (all but the trace-level hints).
+NORMALISED_COLUMNS = (
+    "kind", "provider", "model", "invocation_parameters", "input_messages", "output_messages",
+    "tools", "prompt_tokens", "completion_tokens", "total_tokens", "prompt_template", "input",
+    "output",
+)  # fmt: skip
+TRACE_HINTS = ("session_id", "user_id", "tags", "metadata")
+
+
+@dataclass(slots=True)
+class IncomingSpan:
+    """One span as the writer stores it: its trace id, its row, and what it says of its trace."""
+
+    trace_id: str
+    row: dict[str, Any]
+    hints: dict[str, Any]
+
+    @property
+    def is_root(self) -> bool:
+        return self.row["parent_span_id"] is None
+
+
+@dataclass(slots=True)
+class IncomingLog:
+    trace_id: str
+    span_id: str
+    record_hash: str
+    event_name: str | None
+    time: datetime | None
+    body: Any
+    attributes: dict[str, Any]
+
+
+@dataclass
+class Decoded:
+    spans: list[IncomingSpan] = field(default_factory=list)
+    logs: list[IncomingLog] = field(default_factory=list)
+    rejected: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def reject(self, problem: str) -> None:
+        self.rejected += 1
+        if len(self.problems) < 5:
+            self.problems.append(problem)
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(self.problems)
+
+
+def from_unix_nano(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value // 1000)
+
+
+def _array(value: Any) -> list[Any]:
+    return [any_value(item) for item in value.array_value.values]
+
+
+def _kvlist(value: Any) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+
+
+_GETTERS: dict[str | None, Callable[[Any], Any]] = {
+    "string_value": lambda v: v.string_value,
+    "int_value": lambda v: v.int_value,
+    "double_value": lambda v: v.double_value,
+    "bool_value": lambda v: v.bool_value,
+    "array_value": _array,
+    "kvlist_value": _kvlist,
+    "bytes_value": lambda v: base64.b64encode(v.bytes_value).decode(),
+    None: lambda v: None,
+}
+
+
+def any_value(value: Any) -> Any:
+    """An OTLP AnyValue as a plain Python value."""
+    return _GETTERS[value.WhichOneof("value")](value)
+
+
+def attributes_dict(key_values: Iterable[Any]) -> dict[str, Any]:
+    return {kv.key: _GETTERS[kv.value.WhichOneof("value")](kv.value) for kv in key_values}
+
+
+def _events(span: Any) -> list[dict[str, Any]] | None:
+    if not span.events:
+        return None
+    return [
+        {
+            "name": event.name,
+            "time": from_unix_nano(event.time_unix_nano).isoformat(),
+            "attributes": attributes_dict(event.attributes),
+        }
+        for event in span.events
+    ]
+
+
+def _span_problem(span: Any) -> str | None:
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        return f"span {span.name!r}: traceId must be 16 non-zero bytes (32 hex characters)"
+    if len(span.span_id) != 8 or not any(span.span_id):
+        return f"span {span.name!r}: spanId must be 8 non-zero bytes (16 hex characters)"
+    if span.parent_span_id and len(span.parent_span_id) != 8:
+        return f"span {span.name!r}: parentSpanId must be 8 bytes (16 hex characters)"
+    if span.start_time_unix_nano == 0:
+        return f"span {span.name!r}: startTimeUnixNano is missing"
+    return None
+
+
+def build_span(
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    name: str,
+    start: datetime,
+    end: datetime,
+    status_code: str,
+    status_message: str | None,
+    attributes: dict[str, Any],
+    events: list[dict[str, Any]] | None,
+    resource: dict[str, Any],
+) -> IncomingSpan:
+    """The stored form of a span, whatever format it arrived in."""
+    fields = normalise(attributes, events or ())
+    row: dict[str, Any] = {
+        "span_id": span_id,
+        "parent_span_id": parent_span_id,
+        "name": name,
+        "start_time": start,
+        "end_time": end,
+        "duration_ms": (end - start).total_seconds() * 1000.0,
+        "status_code": status_code,
+        "status_message": status_message,
+        "service_name": resource.get("service.name"),
+        "attributes": attributes,
+        "events": events,
+        "cost": None,
+    }
+    for column in NORMALISED_COLUMNS:
+        row[column] = fields.get(column)
+    hints = {key: fields[key] for key in TRACE_HINTS if key in fields}  # type: ignore[literal-required]
+    environment = resource.get("deployment.environment.name") or resource.get("deployment.environment")
+    if environment is not None:
+        hints["environment"] = str(environment)
+    return IncomingSpan(trace_id, row, hints)
+
+
+def spans_from_request(request: Any) -> Decoded:
+    """Every span of an ExportTraceServiceRequest; malformed spans are counted as rejected."""
+    decoded = Decoded()
+    for resource_spans in request.resource_spans:
+        resource = attributes_dict(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                problem = _span_problem(span)
+                if problem is not None:
+                    decoded.reject(problem)
+                    continue
+                start = from_unix_nano(span.start_time_unix_nano)
+                # An unfinished span (no end time) is stored as instantaneous.
+                end = from_unix_nano(span.end_time_unix_nano) if span.end_time_unix_nano else start
+                decoded.spans.append(
+                    build_span(
+                        span.trace_id.hex(),
+                        span.span_id.hex(),
+                        span.parent_span_id.hex() if span.parent_span_id else None,
+                        span.name,
+                        start,
+                        max(start, end),
+                        STATUS_CODES[span.status.code] if span.status.code < 3 else "UNSET",
+                        span.status.message or None,
+                        attributes_dict(span.attributes),
+                        _events(span),
+                        resource,
+                    )
+                )
+    return decoded
+
+
+def logs_from_request(request: Any) -> Decoded:
+    """Log records tied to a span; records with no span context are rejected (we store spans)."""
+    decoded = Decoded()
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                if len(record.trace_id) != 16 or len(record.span_id) != 8:
+                    decoded.reject(
+                        "log record without traceId/spanId: tracereplay keeps only log records "
+                        "that belong to a span (such as GenAI message events)"
+                    )
+                    continue
+                attributes = attributes_dict(record.attributes)
+                body = any_value(record.body) if record.HasField("body") else None
+                event_name = record.event_name or attributes.get("event.name")
+                time_ns = record.time_unix_nano or record.observed_time_unix_nano
+                digest = hashlib.sha1(record.SerializeToString(deterministic=True)).hexdigest()
+                decoded.logs.append(
+                    IncomingLog(
+                        record.trace_id.hex(),
+                        record.span_id.hex(),
+                        digest,
+                        str(event_name) if event_name else None,
+                        from_unix_nano(time_ns) if time_ns else None,
+                        body,
+                        attributes,
+                    )
+                )
+    return decoded
+
+
+# --- wire formats -------------------------------------------------------------------------
+
+_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
+
+
+def _hex_ids_to_base64(node: Any, path: str) -> None:
+    """OTLP/JSON writes ids as hex; protobuf's JSON parser expects base64 for bytes fields."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_FIELDS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise InvalidInput(
+                        f"{path}.{key} is not hex: OTLP/JSON ids are hex strings "
+                        f"(32 characters for traceId, 16 for spanId), got {value[:40]!r}"
+                    ) from None
+            else:
+                _hex_ids_to_base64(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            _hex_ids_to_base64(item, f"{path}[{index}]")
+
+
+def _parse_json(body: bytes | dict[str, Any], message: Any, what: str) -> Any:
+    if isinstance(body, bytes):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput(f"an OTLP/JSON {what} request must be a JSON object")
+    _hex_ids_to_base64(body, "$")
+    try:
+        return json_format.ParseDict(body, message, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise InvalidInput(f"not a valid OTLP/JSON {what} request: {exc}") from exc
+
+
+def _parse_protobuf(body: bytes, message: Any, what: str) -> Any:
+    try:
+        message.ParseFromString(body)
+    except (DecodeError, binascii.Error, ValueError) as exc:
+        raise InvalidInput(
+            f"body is not a valid OTLP protobuf {what} request ({exc}); "
+            "check the exporter's protocol setting (http/protobuf or http/json)"
+        ) from exc
+    return message
+
+
+def parse_trace_request(body: bytes | dict[str, Any], *, json: bool) -> Any:
+    if json:
+        return _parse_json(body, ExportTraceServiceRequest(), "trace")
+    assert isinstance(body, bytes)
+    return _parse_protobuf(body, ExportTraceServiceRequest(), "trace")
+
+
+def parse_logs_request(body: bytes | dict[str, Any], *, json: bool) -> Any:
+    if json:
+        return _parse_json(body, ExportLogsServiceRequest(), "logs")
+    assert isinstance(body, bytes)
+    return _parse_protobuf(body, ExportLogsServiceRequest(), "logs")

@@ -1,0 +1,260 @@
+"""Durable writes of decoded spans and log records, inside one caller-owned transaction.
+
+Spans are upserted by (trace, span id) so a re-sent span updates instead of duplicating;
+trace roll-ups are recomputed from the stored spans, so spans may arrive in any order and
+over any number of requests.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, case, func, select, update
+
+from tracereplay.db.bulk import BulkStatement
+from tracereplay.db.models import LogRecord, Span, Trace, TraceTag
+from tracereplay.db.upsert import upsert
+from tracereplay.ingest.conventions import normalise
+from tracereplay.ingest.otlp import NORMALISED_COLUMNS, IncomingLog, IncomingSpan
+
+SPANS: Table = Span.__table__  # type: ignore[assignment]
+TRACES: Table = Trace.__table__  # type: ignore[assignment]
+TAGS: Table = TraceTag.__table__  # type: ignore[assignment]
+LOGS: Table = LogRecord.__table__  # type: ignore[assignment]
+
+SPAN_COLUMNS = [c.name for c in SPANS.columns if c.name not in {"id", "trace_rowid", "span_id"}]
+TRACE_HINT_COLUMNS = ["session_id", "user_id", "environment", "metadata"]
+ROOT_COLUMNS = ["name", "input", "output"]
+SPAN_UPSERT = BulkStatement(
+    lambda dialect: upsert(dialect, SPANS, ["trace_rowid", "span_id"], update=SPAN_COLUMNS),
+    ["trace_rowid", "span_id", *SPAN_COLUMNS],
+)
+CHUNK = 2000  # ids per IN (...) list; well under every driver's parameter limit
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[str, Any]]:
+    """One row per trace, with what this batch says of it (root name, session, …)."""
+    now = datetime.now(UTC)
+    traces: dict[str, dict[str, Any]] = {}
+    for span in spans:
+        row = traces.get(span.trace_id)
+        if row is None:
+            row = traces[span.trace_id] = {
+                "project_rowid": project_rowid,
+                "trace_id": span.trace_id,
+                "name": None,
+                "input": None,
+                "output": None,
+                "session_id": None,
+                "user_id": None,
+                "environment": None,
+                "metadata": None,
+                "span_count": 0,
+                "llm_span_count": 0,
+                "error_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        hints = span.hints
+        if hints:
+            for key in ("session_id", "user_id", "environment"):
+                if row[key] is None and hints.get(key) is not None:
+                    row[key] = str(hints[key])
+            if isinstance(hints.get("metadata"), dict):
+                row["metadata"] = {**(row["metadata"] or {}), **hints["metadata"]}
+        if span.is_root:
+            row["name"] = span.row["name"]
+            row["input"] = span.row["input"]
+            row["output"] = span.row["output"]
+    return list(traces.values())
+
+
+def _trace_rowids(conn: Connection, project_rowid: int, trace_ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(trace_ids):
+        query = select(TRACES.c.trace_id, TRACES.c.id).where(
+            TRACES.c.project_rowid == project_rowid, TRACES.c.trace_id.in_(chunk)
+        )
+        found.update((trace_id, rowid) for trace_id, rowid in conn.execute(query))
+    return found
+
+
+def _logs_by_span(
+    conn: Connection, project_rowid: int, trace_ids: Sequence[str]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Joined log records of these traces, as convention events, in emission order."""
+    found: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for chunk in _chunks(trace_ids):
+        query = (
+            select(LOGS.c.trace_id, LOGS.c.span_id, LOGS.c.event_name, LOGS.c.time, LOGS.c.body,
+                   LOGS.c.attributes)
+            .where(LOGS.c.project_rowid == project_rowid, LOGS.c.trace_id.in_(chunk))
+            .order_by(LOGS.c.time, LOGS.c.id)
+        )  # fmt: skip
+        for trace_id, span_id, name, time, body, attributes in conn.execute(query):
+            found[(trace_id, span_id)].append(
+                {
+                    "name": name,
+                    "time": time.isoformat() if time else None,
+                    "attributes": attributes or {},
+                    "body": body,
+                }
+            )
+    return found
+
+
+def _apply_logs(row: dict[str, Any], logs: list[dict[str, Any]]) -> None:
+    """Re-read a span with its joined log records (message content sent as log events)."""
+    fields = normalise(row["attributes"], [*(row["events"] or ()), *logs])
+    for column in NORMALISED_COLUMNS:
+        row[column] = fields.get(column)
+
+
+def refresh_rollups(conn: Connection, trace_rowids: Iterable[int]) -> None:
+    """Recompute each trace's time span, counts, tokens and cost from its stored spans."""
+    s = SPANS.c
+    rowids = sorted(set(trace_rowids))
+    now = datetime.now(UTC)
+    updates: list[dict[str, Any]] = []
+    for chunk in _chunks(rowids):
+        query = (
+            select(
+                s.trace_rowid,
+                func.min(s.start_time),
+                func.max(s.end_time),
+                func.count(),
+                func.sum(case((s.kind == "LLM", 1), else_=0)),
+                func.sum(case((s.status_code == "ERROR", 1), else_=0)),
+                func.sum(s.prompt_tokens),
+                func.sum(s.completion_tokens),
+                func.sum(s.total_tokens),
+                func.sum(s.cost),
+            )
+            .where(s.trace_rowid.in_(chunk))
+            .group_by(s.trace_rowid)
+        )
+        for rowid, start, end, count, llm, errors, prompt, completion, total, cost in conn.execute(query):
+            updates.append(
+                {
+                    "b_id": rowid,
+                    "start_time": start,
+                    "end_time": end,
+                    "duration_ms": (end - start).total_seconds() * 1000.0,
+                    "span_count": count,
+                    "llm_span_count": llm,
+                    "error_count": errors,
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": total,
+                    "cost": cost,
+                    "updated_at": now,
+                }
+            )
+    if updates:
+        statement = (
+            update(TRACES)
+            .where(TRACES.c.id == bindparam("b_id"))
+            .values({key: bindparam(key) for key in updates[0] if key != "b_id"})
+        )
+        conn.execute(statement, updates)
+
+
+def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSpan]) -> int:
+    """Store spans of one project; returns how many were stored (re-sends count once)."""
+    if not spans:
+        return 0
+    dialect = conn.dialect.name
+    # Postgres refuses to upsert one key twice in a statement: the last copy wins.
+    unique: dict[tuple[str, str], IncomingSpan] = {}
+    for span in spans:
+        unique[(span.trace_id, span.row["span_id"])] = span
+    spans = list(unique.values())
+
+    trace_rows = _trace_rows(project_rowid, spans)
+    conn.execute(
+        upsert(
+            dialect,
+            TRACES,
+            ["project_rowid", "trace_id"],
+            update=["updated_at"],
+            keep_existing=TRACE_HINT_COLUMNS + ROOT_COLUMNS,
+        ),
+        trace_rows,
+    )
+    trace_ids = [row["trace_id"] for row in trace_rows]
+    rowids = _trace_rowids(conn, project_rowid, trace_ids)
+
+    logs = _logs_by_span(conn, project_rowid, trace_ids)
+    rows = []
+    tags: set[tuple[int, str]] = set()
+    for span in spans:
+        trace_rowid = rowids[span.trace_id]
+        row = span.row
+        joined = logs.get((span.trace_id, row["span_id"]))
+        if joined:
+            _apply_logs(row, joined)
+        for tag in span.hints.get("tags") or ():
+            tags.add((trace_rowid, str(tag)))
+        rows.append({"trace_rowid": trace_rowid, **row})
+    SPAN_UPSERT.execute(conn, rows)
+    if tags:
+        conn.execute(
+            upsert(dialect, TAGS, ["trace_rowid", "tag"]),
+            [{"trace_rowid": rowid, "tag": tag} for rowid, tag in sorted(tags)],
+        )
+    refresh_rollups(conn, rowids.values())
+    return len(rows)
+
+
+def write_logs(conn: Connection, project_rowid: int, logs: Sequence[IncomingLog]) -> int:
+    """Store log records and re-read the spans they belong to, if those are stored already."""
+    if not logs:
+        return 0
+    dialect = conn.dialect.name
+    unique = {log.record_hash: log for log in logs}
+    conn.execute(
+        upsert(dialect, LOGS, ["project_rowid", "record_hash"]),
+        [
+            {
+                "project_rowid": project_rowid,
+                "trace_id": log.trace_id,
+                "span_id": log.span_id,
+                "record_hash": log.record_hash,
+                "event_name": log.event_name,
+                "time": log.time,
+                "body": log.body,
+                "attributes": log.attributes,
+            }
+            for log in unique.values()
+        ],
+    )
+    wanted = {(log.trace_id, log.span_id) for log in unique.values()}
+    trace_ids = sorted({trace_id for trace_id, _ in wanted})
+    rowids = _trace_rowids(conn, project_rowid, trace_ids)
+    if not rowids:
+        return len(unique)  # the spans come later and pick these records up then
+    joined = _logs_by_span(conn, project_rowid, trace_ids)
+    trace_of_rowid = {rowid: trace_id for trace_id, rowid in rowids.items()}
+    touched: set[int] = set()
+    for chunk in _chunks(list(rowids.values())):
+        query = select(SPANS.c.id, SPANS.c.trace_rowid, SPANS.c.span_id, SPANS.c.attributes,
+                       SPANS.c.events).where(SPANS.c.trace_rowid.in_(chunk))  # fmt: skip
+        for span_rowid, trace_rowid, span_id, attributes, events in conn.execute(query).all():
+            key = (trace_of_rowid[trace_rowid], span_id)
+            if key not in wanted:
+                continue
+            row: dict[str, Any] = {"attributes": attributes, "events": events}
+            _apply_logs(row, joined[key])
+            values = {column: row[column] for column in NORMALISED_COLUMNS}
+            conn.execute(update(SPANS).where(SPANS.c.id == span_rowid).values(values))
+            touched.add(trace_rowid)
+    refresh_rollups(conn, touched)
+    return len(unique)

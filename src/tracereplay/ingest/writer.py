@@ -1,0 +1,130 @@
+"""The ingestion writer: one thread that group-commits what concurrent requests submit.
+
+A request hands its decoded spans to `submit_*` and waits on the returned future; the
+writer drains everything queued meanwhile into one transaction and resolves every future
+only after COMMIT. So a request is acknowledged only once its spans are durable, and many
+small requests cost one commit. One writer also suits SQLite, which allows one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from tracereplay.errors import ServiceUnavailable
+from tracereplay.ingest.otlp import IncomingLog, IncomingSpan
+from tracereplay.ingest.store import write_logs, write_spans
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    project_rowid: int
+    spans: list[IncomingSpan] = field(default_factory=list)
+    logs: list[IncomingLog] = field(default_factory=list)
+    future: Future[int] = field(default_factory=Future)
+
+    @property
+    def size(self) -> int:
+        return len(self.spans) + len(self.logs)
+
+
+class IngestWriter:
+    def __init__(self, engine: Engine, max_batch: int = 20_000) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Finish everything already submitted, then stop."""
+        self._stopping = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def submit_spans(self, project_rowid: int, spans: list[IncomingSpan]) -> Future[int]:
+        return self._submit(_Job(project_rowid, spans=spans))
+
+    def submit_logs(self, project_rowid: int, logs: list[IncomingLog]) -> Future[int]:
+        return self._submit(_Job(project_rowid, logs=logs))
+
+    def _submit(self, job: _Job) -> Future[int]:
+        if self._stopping or self._thread is None:
+            raise ServiceUnavailable("the server is shutting down; retry against a running server")
+        self._queue.put(job)
+        return job.future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            size = first.size
+            stop = False
+            while size < self._max_batch:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                jobs.append(job)
+                size += job.size
+            self._write(jobs)
+            if stop:
+                return
+
+    def _write(self, jobs: list[_Job]) -> None:
+        try:
+            with self._engine.begin() as conn:
+                for group in _by_project(jobs):
+                    self._write_group(conn, group)
+        except Exception:
+            log.exception("group commit of %d requests failed; retrying them one by one", len(jobs))
+            self._write_each(jobs)
+            return
+        for job in jobs:
+            job.future.set_result(job.size)
+
+    def _write_each(self, jobs: list[_Job]) -> None:
+        # Isolate the request that broke the group so the others are still stored.
+        for job in jobs:
+            try:
+                with self._engine.begin() as conn:
+                    self._write_group(conn, [job])
+            except Exception as exc:
+                job.future.set_exception(exc)
+            else:
+                job.future.set_result(job.size)
+
+    @staticmethod
+    def _write_group(conn: Any, jobs: list[_Job]) -> int:
+        project_rowid = jobs[0].project_rowid
+        # Logs first: spans in the same group then pick up their content in one pass.
+        logs = [item for job in jobs for item in job.logs]
+        spans = [item for job in jobs for item in job.spans]
+        return write_logs(conn, project_rowid, logs) + write_spans(conn, project_rowid, spans)
+
+
+def _by_project(jobs: list[_Job]) -> list[list[_Job]]:
+    groups: dict[int, list[_Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.project_rowid, []).append(job)
+    return list(groups.values())

@@ -1,0 +1,65 @@
+"""The job queue (Huey) and its tasks.
+
+Embedded: a SQLite-backed queue in `$TRACEREPLAY_HOME`, consumed by threads inside
+`tracereplay serve`. Distributed: `TRACEREPLAY_QUEUE_URL=redis://…`, consumed by
+`tracereplay worker` processes. Tasks carry ids only; the database is the system of record.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey.consumer import Consumer
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracereplay.config import Settings
+from tracereplay.errors import StartupError
+from tracereplay.traces.retention import purge_expired_traces
+
+log = logging.getLogger(__name__)
+
+
+def make_huey(settings: Settings) -> Huey:
+    url = settings.queue_url
+    if not url or url.startswith("sqlite"):
+        path = url.split("sqlite:///", 1)[1] if url else str(settings.home / "queue.db")
+        settings.home.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey("tracereplay", filename=path, utc=True)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey("tracereplay", url=url, utc=True, blocking=True, read_timeout=1)
+    raise StartupError(
+        f"unsupported TRACEREPLAY_QUEUE_URL {url!r}: use redis://host:6379/0, or leave it unset "
+        "for the embedded SQLite queue"
+    )
+
+
+@dataclass
+class JobQueue:
+    huey: Huey
+    settings: Settings
+
+    def consumer(self, workers: int | None = None) -> Consumer:
+        """A consumer whose threads run tasks; polls often so queued jobs start quickly."""
+        return self.huey.create_consumer(
+            workers=workers or self.settings.worker_concurrency,
+            worker_type="thread",
+            periodic=True,
+            initial_delay=0.05,
+            backoff=1.15,
+            max_delay=0.5,
+            check_worker_health=False,
+        )
+
+
+def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> JobQueue:
+    huey = make_huey(settings)
+
+    # Every ten minutes is frequent enough for a day-granular window.
+    @huey.periodic_task(crontab(minute="*/10"), name="purge_expired_traces")  # type: ignore[untyped-decorator]
+    def purge() -> Any:
+        return purge_expired_traces(sessions, settings.retention_days)
+
+    return JobQueue(huey, settings)

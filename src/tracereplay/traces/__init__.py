@@ -1,0 +1,1 @@
+"""Trace queries and retention."""

@@ -1,0 +1,215 @@
+"""Trace queries: filtered, sorted, cursor-paginated lists; one trace with its span tree; one span."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from tracereplay.db.models import Span, Trace, TraceTag
+from tracereplay.errors import InvalidInput, NotFound
+
+SortField = Literal["start_time", "duration_ms", "total_tokens", "cost", "span_count"]
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    start_after: datetime | None = None
+    start_before: datetime | None = None
+    name: str | None = None
+    tag: str | None = None
+    model: str | None = None
+    has_error: bool | None = None
+    environment: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    search: str | None = None
+
+
+@dataclass
+class TracePage:
+    traces: list[Trace]
+    tags: dict[int, list[str]]
+    next_cursor: str | None
+
+
+@dataclass
+class TraceDetail:
+    trace: Trace
+    tags: list[str]
+    spans: list[Span]
+    tree: list[dict[str, Any]] = field(default_factory=list)
+
+
+def retention_cutoff(retention_days: int) -> datetime | None:
+    if retention_days <= 0:
+        return None
+    return datetime.now(UTC) - timedelta(days=retention_days)
+
+
+def _sort_column(sort: SortField) -> ColumnElement[Any]:
+    if sort == "start_time":
+        return func.coalesce(Trace.start_time, Trace.created_at)
+    column: ColumnElement[Any] = getattr(Trace, sort)
+    return func.coalesce(column, -1)
+
+
+def _encode_cursor(value: Any, rowid: int) -> str:
+    payload = orjson.dumps([value.isoformat() if isinstance(value, datetime) else value, rowid])
+    return base64.urlsafe_b64encode(payload).decode()
+
+
+def _decode_cursor(cursor: str, sort: SortField) -> tuple[Any, int]:
+    try:
+        value, rowid = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if sort == "start_time":
+            value = datetime.fromisoformat(value)
+        return value, int(rowid)
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise InvalidInput(
+            "invalid cursor: pass back the `next_cursor` of the previous page unchanged, with the same sort"
+        ) from exc
+
+
+def _filters(project_rowid: int, filters: TraceFilter, cutoff: datetime | None) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [Trace.project_rowid == project_rowid]
+    if cutoff is not None:
+        clauses.append(Trace.start_time >= cutoff)
+    if filters.start_after is not None:
+        clauses.append(Trace.start_time >= filters.start_after)
+    if filters.start_before is not None:
+        clauses.append(Trace.start_time < filters.start_before)
+    if filters.name is not None:
+        clauses.append(Trace.name == filters.name)
+    if filters.environment is not None:
+        clauses.append(Trace.environment == filters.environment)
+    if filters.session_id is not None:
+        clauses.append(Trace.session_id == filters.session_id)
+    if filters.user_id is not None:
+        clauses.append(Trace.user_id == filters.user_id)
+    if filters.has_error is not None:
+        clauses.append(Trace.error_count > 0 if filters.has_error else Trace.error_count == 0)
+    if filters.tag is not None:
+        clauses.append(exists().where(TraceTag.trace_rowid == Trace.id, TraceTag.tag == filters.tag))
+    if filters.model is not None:
+        clauses.append(exists().where(Span.trace_rowid == Trace.id, Span.model == filters.model))
+    if filters.search:
+        pattern = f"%{filters.search}%"
+        clauses.append(
+            or_(
+                Trace.input.ilike(pattern),
+                Trace.output.ilike(pattern),
+                exists().where(
+                    Span.trace_rowid == Trace.id,
+                    or_(
+                        Span.input.ilike(pattern),
+                        Span.output.ilike(pattern),
+                        cast(Span.input_messages, Text).ilike(pattern),
+                        cast(Span.output_messages, Text).ilike(pattern),
+                    ),
+                ),
+            )
+        )
+    return clauses
+
+
+def list_traces(
+    session: Session,
+    project_rowid: int,
+    filters: TraceFilter,
+    *,
+    sort: SortField = "start_time",
+    descending: bool = True,
+    limit: int = 50,
+    cursor: str | None = None,
+    retention_days: int = 0,
+) -> TracePage:
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500")
+    key = _sort_column(sort)
+    clauses = _filters(project_rowid, filters, retention_cutoff(retention_days))
+    if cursor is not None:
+        value, rowid = _decode_cursor(cursor, sort)
+        if descending:
+            clauses.append(or_(key < value, and_(key == value, Trace.id < rowid)))
+        else:
+            clauses.append(or_(key > value, and_(key == value, Trace.id > rowid)))
+    order = (key.desc(), Trace.id.desc()) if descending else (key.asc(), Trace.id.asc())
+    rows = session.execute(
+        select(Trace, key.label("sort_key")).where(*clauses).order_by(*order).limit(limit + 1)
+    ).all()
+    traces = [row[0] for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last_trace, last_key = rows[limit - 1]
+        if sort == "start_time" and isinstance(last_key, str):
+            last_key = last_trace.start_time or last_trace.created_at
+        next_cursor = _encode_cursor(last_key, last_trace.id)
+    return TracePage(traces, _tags(session, [t.id for t in traces]), next_cursor)
+
+
+def _tags(session: Session, trace_rowids: list[int]) -> dict[int, list[str]]:
+    tags: dict[int, list[str]] = {rowid: [] for rowid in trace_rowids}
+    if trace_rowids:
+        query = select(TraceTag.trace_rowid, TraceTag.tag).where(TraceTag.trace_rowid.in_(trace_rowids))
+        for rowid, tag in session.execute(query.order_by(TraceTag.tag)):
+            tags[rowid].append(tag)
+    return tags
+
+
+def find_trace(session: Session, project_rowid: int, trace_id: str, retention_days: int = 0) -> Trace:
+    """The trace, or NotFound saying why (unknown id, or outside the retention window)."""
+    trace_id = trace_id.lower()
+    trace = session.scalar(
+        select(Trace).where(Trace.project_rowid == project_rowid, Trace.trace_id == trace_id)
+    )
+    cutoff = retention_cutoff(retention_days)
+    if trace is None:
+        reason = f"trace {trace_id} not found in this project"
+        if cutoff is not None:
+            reason += (
+                f"; traces older than {retention_days} days are purged "
+                "(TRACEREPLAY_RETENTION_DAYS), so it may have been deleted"
+            )
+        raise NotFound(reason)
+    if cutoff is not None and trace.start_time is not None and trace.start_time < cutoff:
+        raise NotFound(
+            f"trace {trace_id} started {trace.start_time.isoformat()}, outside the retention window "
+            f"of {retention_days} days (TRACEREPLAY_RETENTION_DAYS); it is being purged"
+        )
+    return trace
+
+
+def span_tree(spans: list[Span]) -> list[dict[str, Any]]:
+    """Nested `{span_id, children}` nodes; spans whose parent never arrived become roots."""
+    nodes: dict[str, dict[str, Any]] = {
+        span.span_id: {"span_id": span.span_id, "children": []} for span in spans
+    }
+    roots: list[dict[str, Any]] = []
+    for span in spans:
+        parent = nodes.get(span.parent_span_id) if span.parent_span_id else None
+        (parent["children"] if parent is not None else roots).append(nodes[span.span_id])
+    return roots
+
+
+def get_trace(session: Session, project_rowid: int, trace_id: str, retention_days: int = 0) -> TraceDetail:
+    trace = find_trace(session, project_rowid, trace_id, retention_days)
+    spans = list(
+        session.scalars(select(Span).where(Span.trace_rowid == trace.id).order_by(Span.start_time, Span.id))
+    )
+    return TraceDetail(trace, _tags(session, [trace.id])[trace.id], spans, span_tree(spans))
+
+
+def get_span(
+    session: Session, project_rowid: int, trace_id: str, span_id: str, retention_days: int = 0
+) -> Span:
+    trace = find_trace(session, project_rowid, trace_id, retention_days)
+    span = session.scalar(select(Span).where(Span.trace_rowid == trace.id, Span.span_id == span_id.lower()))
+    if span is None:
+        raise NotFound(f"span {span_id} not found in trace {trace.trace_id}")
+    return span
