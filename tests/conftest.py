@@ -1,0 +1,171 @@
+"""Shared fixtures: a real database (SQLite file and PostgreSQL server), the app, a real server.
+
+Every database test runs twice, once per backend. PostgreSQL tests use a database created for
+this test session; under CI=true an unreachable server fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tracereplay.api.app import create_app
+from tracereplay.config import Settings
+from tracereplay.context import AppContext
+
+pytest_plugins = ["tests.support.plugin"]
+
+API_KEY = "tr-test-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+PG_ADMIN_URL = os.environ.get("TRACEREPLAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TABLES = "projects, api_keys, traces, spans, trace_tags, scores, log_records"
+
+
+def _pg_reachable() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    problem = _pg_reachable()
+    if problem is not None:
+        message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {problem}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"tracereplay_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for an isolated server: its own home, an empty database, a known API key."""
+    database_url = None
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        init_api_key=API_KEY,
+        port=0,
+    )
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[AppContext]:
+    context = AppContext.open(settings)
+    if context.engine.dialect.name == "postgresql":
+        with context.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def client(settings: Settings, ctx: AppContext) -> Iterator[TestClient]:
+    """The ASGI app with its lifespan (writer thread), over in-process HTTP."""
+    app = create_app(settings, ctx=ctx)
+    with TestClient(app, headers=AUTH) as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    api_key: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def start_server(home: Path, env_overrides: dict[str, str] | None = None) -> RunningServer:
+    """`tracereplay serve` as a user runs it, in a subprocess, once it answers /api/v1/ready."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TRACEREPLAY_HOME": str(home),
+        "TRACEREPLAY_PORT": str(port),
+        "TRACEREPLAY_INIT_API_KEY": API_KEY,
+        "TRACEREPLAY_LOG_LEVEL": "warning",
+        **(env_overrides or {}),
+    }
+    log = open(home.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tracereplay", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {(home.parent / f'server-{port}.log').read_text()}")
+        try:
+            if httpx.get(f"{url}/api/v1/ready", timeout=1).status_code == 200:
+                return RunningServer(url, API_KEY, home, process, env)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not become ready in 30 s")
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[RunningServer]:
+    """A real `tracereplay serve` subprocess on the parametrised database."""
+    overrides = {}
+    if settings.database_url:
+        overrides["TRACEREPLAY_DATABASE_URL"] = settings.database_url
+        AppContext.open(settings).close()  # migrate before truncating
+        ctx = AppContext.open(settings)
+        with ctx.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        ctx.close()
+    home = tmp_path / "server-home"
+    home.mkdir(exist_ok=True)
+    running = start_server(home, overrides)
+    try:
+        yield running
+    finally:
+        running.process.terminate()
+        try:
+            running.process.wait(10)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
