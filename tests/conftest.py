@@ -62,8 +62,6 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for an isolated server: its own home, an empty database, a known API key."""
@@ -128,10 +126,10 @@ def start_server(home: Path, env_overrides: dict[str, str] | None = None) -> Run
         "TRACEREPLAY_LOG_LEVEL": "warning",
         **(env_overrides or {}),
     }
-    log = open(home.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tracereplay", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    with open(home.parent / f"server-{port}.log", "wb") as log:  # the child keeps its own handle
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tracereplay", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

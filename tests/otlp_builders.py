@@ -82,7 +82,9 @@ def logs_request(records: list[LogRecord]) -> ExportLogsServiceRequest:
     )
 
 
-def log_record(trace_id: str, span_id: str, event_name: str, body: dict[str, Any], at_ms: int = 0) -> LogRecord:
+def log_record(
+    trace_id: str, span_id: str, event_name: str, body: dict[str, Any], at_ms: int = 0
+) -> LogRecord:
     return LogRecord(
         trace_id=bytes.fromhex(trace_id),
         span_id=bytes.fromhex(span_id),
@@ -92,7 +94,9 @@ def log_record(trace_id: str, span_id: str, event_name: str, body: dict[str, Any
     )
 
 
-def llm_attributes(model: str = "gpt-4o-mini", question: str = "What is the capital of France?") -> dict[str, Any]:
+def llm_attributes(
+    model: str = "gpt-4o-mini", question: str = "What is the capital of France?"
+) -> dict[str, Any]:
     return {
         "openinference.span.kind": "LLM",
         "llm.model_name": model,

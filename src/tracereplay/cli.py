@@ -35,7 +35,7 @@ app.add_typer(traces_app, name="traces")
 app.add_typer(keys_app, name="keys")
 
 console = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ProjectOption = Annotated[
     str | None, typer.Option("--project", "-p", help="Project name (default: the first project).")

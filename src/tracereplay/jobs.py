@@ -36,14 +36,23 @@ def make_huey(settings: Settings) -> Huey:
     )
 
 
+class EmbeddedConsumer(Consumer):  # type: ignore[misc]
+    """A consumer running inside the server: the server, not Huey, owns the process signals."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
 @dataclass
 class JobQueue:
     huey: Huey
     settings: Settings
 
-    def consumer(self, workers: int | None = None) -> Consumer:
+    def consumer(self, workers: int | None = None, *, embedded: bool = False) -> Consumer:
         """A consumer whose threads run tasks; polls often so queued jobs start quickly."""
-        return self.huey.create_consumer(
+        consumer_class = EmbeddedConsumer if embedded else Consumer
+        return consumer_class(
+            self.huey,
             workers=workers or self.settings.worker_concurrency,
             worker_type="thread",
             periodic=True,

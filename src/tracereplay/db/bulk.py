@@ -8,6 +8,7 @@ types in `db.types`, so rows written here read back through the ORM unchanged.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -44,9 +45,10 @@ class BulkStatement:
         """`statement` builds the INSERT for a dialect name (upserts differ by dialect)."""
         self._statement = statement
         self._columns = list(columns)
-        self._compiled: dict[str, tuple[str, list[tuple[str, Converter | None]]]] = {}
+        self._compiled: dict[str, tuple[str, Callable[[Any], Any], list[tuple[int, Converter]]]] = {}
+        self._names: dict[str, list[str]] = {}
 
-    def _prepare(self, conn: Connection) -> tuple[str, list[tuple[str, Converter | None]]]:
+    def _prepare(self, conn: Connection) -> tuple[str, Callable[[Any], Any], list[tuple[int, Converter]]]:
         dialect = conn.dialect
         prepared = self._compiled.get(dialect.name)
         if prepared is not None:
@@ -55,32 +57,29 @@ class BulkStatement:
         compiled = statement.compile(dialect=dialect, column_keys=self._columns)
         table = statement.table
         order = list(compiled.positiontup) if compiled.positiontup else self._columns
-        converters: list[tuple[str, Converter | None]] = []
-        for name in order:
+        converted: list[tuple[int, Converter]] = []
+        for position, name in enumerate(order):
             column_type = table.c[name].type
-            converter: Converter | None = None
             if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
-                converter = _json
+                converted.append((position, _json))
             elif isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
-                converter = _sqlite_datetime
-            converters.append((name, converter))
-        prepared = (compiled.string, converters)
+                converted.append((position, _sqlite_datetime))
+        self._names[dialect.name] = order
+        prepared = (compiled.string, operator.itemgetter(*order), converted)
         self._compiled[dialect.name] = prepared
         return prepared
 
     def execute(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return
-        sql, converters = self._prepare(conn)
-        params: list[Any]
-        if conn.dialect.paramstyle in ("qmark", "numeric"):
-            params = [
-                tuple(row[name] if conv is None else conv(row[name]) for name, conv in converters)
-                for row in rows
-            ]
-        else:
-            params = [
-                {name: row[name] if conv is None else conv(row[name]) for name, conv in converters}
-                for row in rows
-            ]
+        sql, getter, converted = self._prepare(conn)
+        params: list[Any] = []
+        for row in rows:
+            values = list(getter(row))
+            for position, convert in converted:
+                values[position] = convert(values[position])
+            params.append(tuple(values))
+        if conn.dialect.paramstyle not in ("qmark", "numeric"):
+            names = self._names[conn.dialect.name]
+            params = [dict(zip(names, values, strict=True)) for values in params]
         conn.exec_driver_sql(sql, params)

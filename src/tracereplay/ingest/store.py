@@ -203,7 +203,8 @@ def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSp
             _apply_logs(row, joined)
         for tag in span.hints.get("tags") or ():
             tags.add((trace_rowid, str(tag)))
-        rows.append({"trace_rowid": trace_rowid, **row})
+        row["trace_rowid"] = trace_rowid
+        rows.append(row)
     SPAN_UPSERT.execute(conn, rows)
     if tags:
         conn.execute(

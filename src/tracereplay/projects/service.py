@@ -121,7 +121,7 @@ def list_keys(sessions: sessionmaker[Session], project: str | None = None) -> li
         query = select(ApiKey, Project.name).join(Project).order_by(ApiKey.id)
         if project is not None:
             query = query.where(Project.id == _project(session, project).id)
-        return [_key_info(key, name) for key, name in session.execute(query).tuples()]
+        return [_key_info(key, name) for key, name in session.execute(query)]
 
 
 def revoke_key(sessions: sessionmaker[Session], key_id: int) -> KeyInfo:

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: a scriptable LLM endpoint and OTel capture utilities."""
