@@ -6,6 +6,7 @@ the database named by the same settings as the server (`TRACEREPLAY_*`).
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -98,6 +99,11 @@ def serve(
         console.print(f"  project [bold]{first.project}[/] created; API key (shown once):")
         console.print(f"  [bold green]{first.created_key}[/]")
         console.print(f'  OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {first.created_key}"')
+    # Ingestion makes many short-lived objects; with default thresholds the collector keeps
+    # rescanning the long-lived heap (modules, SQLAlchemy metadata). Freeze that heap.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 

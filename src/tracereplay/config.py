@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Most spans committed in one group-commit transaction.",
     )
+    ingest_processes: int | None = Field(
+        default=None,
+        ge=0,
+        description="Helper processes that decode large OTLP requests; 0 decodes in the server "
+        "process. Default: one per CPU (at most 4), 0 on a single CPU.",
+    )
     sqlite_synchronous: str = Field(
         default="NORMAL",
         description="SQLite `synchronous` pragma: NORMAL survives a process crash, FULL a power cut.",

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
 from tracereplay.db.engine import make_engine, make_session_factory, migrate
+from tracereplay.ingest.decoding import Decoder, default_processes
 from tracereplay.ingest.writer import IngestWriter
 from tracereplay.jobs import JobQueue, build_queue
 from tracereplay.projects.service import KeyResolver
@@ -20,6 +21,7 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     writer: IngestWriter
+    decoder: Decoder
     keys: KeyResolver
     queue: JobQueue
 
@@ -34,10 +36,15 @@ class AppContext:
             engine=engine,
             sessions=sessions,
             writer=IngestWriter(engine, settings.ingest_batch_spans),
+            decoder=Decoder(
+                default_processes() if settings.ingest_processes is None else settings.ingest_processes,
+                engine.dialect.name,
+            ),
             keys=KeyResolver(sessions),
             queue=build_queue(settings, sessions),
         )
 
     def close(self) -> None:
+        self.decoder.close()
         self.writer.stop()
         self.engine.dispose()

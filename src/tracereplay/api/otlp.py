@@ -16,13 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tracereplay.api.deps import api_key_from, content_kind, read_body
 from tracereplay.context import AppContext
-from tracereplay.ingest.otlp import (
-    Decoded,
-    logs_from_request,
-    parse_logs_request,
-    parse_trace_request,
-    spans_from_request,
-)
+from tracereplay.ingest.otlp import Decoded
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -52,7 +46,7 @@ def otlp_router(ctx: AppContext) -> APIRouter:
         principal = ctx.keys.resolve(api_key_from(request))
         json_mode = content_kind(request, OTLP_TYPES) == JSON
         body = await read_body(request, limit)
-        decoded = spans_from_request(parse_trace_request(body, json=json_mode))
+        decoded = await ctx.decoder.traces(body, json_mode)
         if decoded.spans:
             await asyncio.wrap_future(ctx.writer.submit_spans(principal.project_rowid, decoded.spans))
         return _response(decoded, ExportTraceServiceResponse(), "rejected_spans", json_mode)
@@ -66,7 +60,7 @@ def otlp_router(ctx: AppContext) -> APIRouter:
         principal = ctx.keys.resolve(api_key_from(request))
         json_mode = content_kind(request, OTLP_TYPES) == JSON
         body = await read_body(request, limit)
-        decoded = logs_from_request(parse_logs_request(body, json=json_mode))
+        decoded = await ctx.decoder.logs(body, json_mode)
         if decoded.logs:
             await asyncio.wrap_future(ctx.writer.submit_logs(principal.project_rowid, decoded.logs))
         return _response(decoded, ExportLogsServiceResponse(), "rejected_log_records", json_mode)

@@ -14,21 +14,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import JSON, Connection, Table
+from sqlalchemy.sql.dml import Insert, Update
 
 from tracereplay.db.types import UTCDateTime
 
 Converter = Callable[[Any], Any]
 
 
-def _json(value: Any) -> str | None:
+def json_text(value: Any) -> str | None:
     if value is None:
         return None
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _sqlite_datetime(value: datetime | None) -> str | None:
+def sqlite_datetime(value: datetime | None) -> str | None:
     # The format SQLAlchemy's SQLite DATETIME reads and writes, in naive UTC.
     if value is None:
         return None
@@ -40,9 +40,31 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     )
 
 
+def storage_converters(table: Table, dialect: str) -> dict[str, Converter]:
+    """Column name -> conversion to the value the driver stores, for columns that need one."""
+    converters: dict[str, Converter] = {}
+    for column in table.columns:
+        column_type = column.type
+        if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
+            converters[column.name] = json_text
+        elif isinstance(column_type, UTCDateTime) and dialect == "sqlite":
+            converters[column.name] = sqlite_datetime
+    return converters
+
+
+def prepare_row(row: dict[str, Any], converters: dict[str, Converter]) -> None:
+    """Convert a row's values in place to their stored form (see `BulkStatement.execute`)."""
+    for name, convert in converters.items():
+        if name in row:
+            row[name] = convert(row[name])
+
+
 class BulkStatement:
-    def __init__(self, statement: Callable[[str], Insert], columns: Sequence[str]) -> None:
-        """`statement` builds the INSERT for a dialect name (upserts differ by dialect)."""
+    def __init__(self, statement: Callable[[str], Insert | Update], columns: Sequence[str]) -> None:
+        """`statement` builds the INSERT/UPDATE for a dialect name (upserts differ by dialect).
+
+        `columns` are the parameter names rows carry: table columns, or bind parameters.
+        """
         self._statement = statement
         self._columns = list(columns)
         self._compiled: dict[str, tuple[str, Callable[[Any], Any], list[tuple[int, Converter]]]] = {}
@@ -55,30 +77,30 @@ class BulkStatement:
             return prepared
         statement = self._statement(dialect.name)
         compiled = statement.compile(dialect=dialect, column_keys=self._columns)
-        table = statement.table
+        table: Table = statement.table  # type: ignore[assignment]
         order = list(compiled.positiontup) if compiled.positiontup else self._columns
-        converted: list[tuple[int, Converter]] = []
-        for position, name in enumerate(order):
-            column_type = table.c[name].type
-            if isinstance(column_type, JSON) or isinstance(getattr(column_type, "impl", None), JSON):
-                converted.append((position, _json))
-            elif isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
-                converted.append((position, _sqlite_datetime))
+        converters = storage_converters(table, dialect.name)
+        converted = [(i, converters[name]) for i, name in enumerate(order) if name in converters]
         self._names[dialect.name] = order
         prepared = (compiled.string, operator.itemgetter(*order), converted)
         self._compiled[dialect.name] = prepared
         return prepared
 
-    def execute(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    def execute(self, conn: Connection, rows: Sequence[dict[str, Any]], *, prepared: bool = False) -> None:
+        """Run for `rows`; with `prepared`, their values are already in stored form (`prepare_row`)."""
         if not rows:
             return
         sql, getter, converted = self._prepare(conn)
-        params: list[Any] = []
-        for row in rows:
-            values = list(getter(row))
-            for position, convert in converted:
-                values[position] = convert(values[position])
-            params.append(tuple(values))
+        params: list[Any]
+        if prepared:
+            params = [getter(row) for row in rows]
+        else:
+            params = []
+            for row in rows:
+                values = list(getter(row))
+                for position, convert in converted:
+                    values[position] = convert(values[position])
+                params.append(tuple(values))
         if conn.dialect.paramstyle not in ("qmark", "numeric"):
             names = self._names[conn.dialect.name]
             params = [dict(zip(names, values, strict=True)) for values in params]

@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tracereplay.errors import InvalidInput
-from tracereplay.ingest.conventions import normalise
+from tracereplay.ingest.conventions import NormalisedFields, normalise
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATUS_CODES = ("UNSET", "OK", "ERROR")
@@ -42,6 +42,9 @@ class IncomingSpan:
     trace_id: str
     row: dict[str, Any]
     hints: dict[str, Any]
+    # True once `row` holds stored forms (JSON text…): done in decode helper processes so the
+    # single writer thread only executes.
+    prepared: bool = False
 
     @property
     def is_root(self) -> bool:
@@ -145,6 +148,18 @@ def _span_problem(span: Any) -> str | None:
     return None
 
 
+def normalised_columns(fields: NormalisedFields) -> dict[str, Any]:
+    """The span columns that come from the conventions' reading of a span."""
+    values: dict[str, Any] = {column: fields.get(column) for column in NORMALISED_COLUMNS}
+    # An LLM span's input.value/output.value restate its messages (often the whole request
+    # JSON); the messages are the readable form, and the raw attributes keep the original.
+    if values["input_messages"] is not None:
+        values["input"] = None
+    if values["output_messages"] is not None:
+        values["output"] = None
+    return values
+
+
 def build_span(
     trace_id: str,
     span_id: str,
@@ -174,8 +189,7 @@ def build_span(
         "events": events,
         "cost": None,
     }
-    for column in NORMALISED_COLUMNS:
-        row[column] = fields.get(column)
+    row.update(normalised_columns(fields))
     hints = {key: fields[key] for key in TRACE_HINTS if key in fields}  # type: ignore[literal-required]
     environment = resource.get("deployment.environment.name") or resource.get("deployment.environment")
     if environment is not None:

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, bindparam, case, func, select, update
 
-from tracereplay.db.bulk import BulkStatement
+from tracereplay.db.bulk import BulkStatement, Converter, prepare_row, storage_converters
 from tracereplay.db.models import LogRecord, Span, Trace, TraceTag
 from tracereplay.db.upsert import upsert
 from tracereplay.ingest.conventions import normalise
-from tracereplay.ingest.otlp import NORMALISED_COLUMNS, IncomingLog, IncomingSpan
+from tracereplay.ingest.otlp import IncomingLog, IncomingSpan, normalised_columns
 
 SPANS: Table = Span.__table__  # type: ignore[assignment]
 TRACES: Table = Trace.__table__  # type: ignore[assignment]
@@ -31,6 +33,32 @@ ROOT_COLUMNS = ["name", "input", "output"]
 SPAN_UPSERT = BulkStatement(
     lambda dialect: upsert(dialect, SPANS, ["trace_rowid", "span_id"], update=SPAN_COLUMNS),
     ["trace_rowid", "span_id", *SPAN_COLUMNS],
+)
+TRACE_COLUMNS = [
+    "project_rowid", "trace_id", "name", "input", "output", "session_id", "user_id", "environment",
+    "metadata", "span_count", "llm_span_count", "error_count", "created_at", "updated_at",
+]  # fmt: skip
+TRACE_UPSERT = BulkStatement(
+    lambda dialect: upsert(
+        dialect,
+        TRACES,
+        ["project_rowid", "trace_id"],
+        update=["updated_at"],
+        keep_existing=TRACE_HINT_COLUMNS + ROOT_COLUMNS,
+    ),
+    TRACE_COLUMNS,
+)
+ROLLUP_COLUMNS = [
+    "start_time", "end_time", "duration_ms", "span_count", "llm_span_count", "error_count",
+    "prompt_tokens", "completion_tokens", "total_tokens", "cost", "updated_at",
+]  # fmt: skip
+ROLLUP_UPDATE = BulkStatement(
+    lambda _: (
+        update(TRACES)
+        .where(TRACES.c.id == bindparam("trace_rowid"))
+        .values({name: bindparam(name) for name in ROLLUP_COLUMNS})
+    ),
+    [*ROLLUP_COLUMNS, "trace_rowid"],
 )
 CHUNK = 2000  # ids per IN (...) list; well under every driver's parameter limit
 
@@ -111,11 +139,27 @@ def _logs_by_span(
     return found
 
 
-def _apply_logs(row: dict[str, Any], logs: list[dict[str, Any]]) -> None:
-    """Re-read a span with its joined log records (message content sent as log events)."""
-    fields = normalise(row["attributes"], [*(row["events"] or ()), *logs])
-    for column in NORMALISED_COLUMNS:
-        row[column] = fields.get(column)
+def _normalised_values(attributes: Any, events: Any, logs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A span's normalised fields re-read with its joined log records (GenAI message events)."""
+    if isinstance(attributes, str):  # a prepared row holds JSON text
+        attributes = orjson.loads(attributes)
+    if isinstance(events, str):
+        events = orjson.loads(events)
+    return normalised_columns(normalise(attributes, [*(events or ()), *logs]))
+
+
+@lru_cache
+def _converters(dialect: str) -> dict[str, Converter]:
+    return storage_converters(SPANS, dialect)
+
+
+def prepare_spans(spans: Iterable[IncomingSpan], dialect: str) -> None:
+    """Put span rows in stored form; decode helpers call this so the writer need not."""
+    converters = _converters(dialect)
+    for span in spans:
+        if not span.prepared:
+            prepare_row(span.row, converters)
+            span.prepared = True
 
 
 def refresh_rollups(conn: Connection, trace_rowids: Iterable[int]) -> None:
@@ -144,7 +188,7 @@ def refresh_rollups(conn: Connection, trace_rowids: Iterable[int]) -> None:
         for rowid, start, end, count, llm, errors, prompt, completion, total, cost in conn.execute(query):
             updates.append(
                 {
-                    "b_id": rowid,
+                    "trace_rowid": rowid,
                     "start_time": start,
                     "end_time": end,
                     "duration_ms": (end - start).total_seconds() * 1000.0,
@@ -158,13 +202,7 @@ def refresh_rollups(conn: Connection, trace_rowids: Iterable[int]) -> None:
                     "updated_at": now,
                 }
             )
-    if updates:
-        statement = (
-            update(TRACES)
-            .where(TRACES.c.id == bindparam("b_id"))
-            .values({key: bindparam(key) for key in updates[0] if key != "b_id"})
-        )
-        conn.execute(statement, updates)
+    ROLLUP_UPDATE.execute(conn, updates)
 
 
 def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSpan]) -> int:
@@ -178,17 +216,9 @@ def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSp
         unique[(span.trace_id, span.row["span_id"])] = span
     spans = list(unique.values())
 
+    prepare_spans(spans, dialect)
     trace_rows = _trace_rows(project_rowid, spans)
-    conn.execute(
-        upsert(
-            dialect,
-            TRACES,
-            ["project_rowid", "trace_id"],
-            update=["updated_at"],
-            keep_existing=TRACE_HINT_COLUMNS + ROOT_COLUMNS,
-        ),
-        trace_rows,
-    )
+    TRACE_UPSERT.execute(conn, trace_rows)
     trace_ids = [row["trace_id"] for row in trace_rows]
     rowids = _trace_rowids(conn, project_rowid, trace_ids)
 
@@ -200,12 +230,14 @@ def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSp
         row = span.row
         joined = logs.get((span.trace_id, row["span_id"]))
         if joined:
-            _apply_logs(row, joined)
+            values = _normalised_values(row["attributes"], row["events"], joined)
+            prepare_row(values, _converters(dialect))
+            row.update(values)
         for tag in span.hints.get("tags") or ():
             tags.add((trace_rowid, str(tag)))
         row["trace_rowid"] = trace_rowid
         rows.append(row)
-    SPAN_UPSERT.execute(conn, rows)
+    SPAN_UPSERT.execute(conn, rows, prepared=True)
     if tags:
         conn.execute(
             upsert(dialect, TAGS, ["trace_rowid", "tag"]),
@@ -252,9 +284,7 @@ def write_logs(conn: Connection, project_rowid: int, logs: Sequence[IncomingLog]
             key = (trace_of_rowid[trace_rowid], span_id)
             if key not in wanted:
                 continue
-            row: dict[str, Any] = {"attributes": attributes, "events": events}
-            _apply_logs(row, joined[key])
-            values = {column: row[column] for column in NORMALISED_COLUMNS}
+            values = _normalised_values(attributes, events, joined[key])
             conn.execute(update(SPANS).where(SPANS.c.id == span_rowid).values(values))
             touched.add(trace_rowid)
     refresh_rollups(conn, touched)

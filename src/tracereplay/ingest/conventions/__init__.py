@@ -67,18 +67,23 @@ class Convention:
         name: str,
         detect: Callable[[Attributes], bool],
         extract: Callable[[Attributes, Sequence[Event]], NormalisedFields],
+        *,
+        exclusive: bool = False,
     ) -> None:
         self.name = name
         self.detect = detect
         self.extract = extract
+        # An exclusive convention describes the whole span; the others are not consulted.
+        self.exclusive = exclusive
 
 
 def _registry() -> list[Convention]:
     from tracereplay.ingest.conventions import genai, openinference, openllmetry
 
-    # Most specific first: OpenInference and OpenLLMetry spans also carry gen_ai.* keys.
+    # Most specific first: OpenLLMetry spans also carry gen_ai.* keys. OpenInference spans
+    # are complete on their own, so the others are not asked (ingestion hot path).
     return [
-        Convention("openinference", openinference.detect, openinference.extract),
+        Convention("openinference", openinference.detect, openinference.extract, exclusive=True),
         Convention("openllmetry", openllmetry.detect, openllmetry.extract),
         Convention("genai", genai.detect, genai.extract),
     ]
@@ -94,9 +99,11 @@ def normalise(attributes: Attributes, events: Sequence[Event] = ()) -> Normalise
         if not convention.detect(attributes):
             continue
         for key, value in convention.extract(attributes, events).items():
-            if value is None or value == [] or value == {} or value == "":
-                continue
+            if not value and not isinstance(value, int | float):
+                continue  # empty string, list or dict: let a later convention fill it
             merged.setdefault(key, value)
+        if convention.exclusive:
+            break
     kind = merged.get("kind")
     if kind not in SPAN_KINDS:
         merged["kind"] = "UNKNOWN"
