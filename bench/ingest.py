@@ -7,7 +7,7 @@ over C concurrent connections, and prints:
 - spans/s persisted: spans acknowledged by the server (which answers only after COMMIT),
   divided by the wall time from the first request to the last acknowledgement;
 - p50 / p99 request latency;
-- peak server RSS (sampled every 50 ms);
+- peak server RSS (the server and its decode helper processes together, sampled every 50 ms);
 - bytes on disk per span (SQLite: database + WAL files; PostgreSQL: pg_database_size).
 
 Usage: python bench/ingest.py [--traces 11112] [--k 4] [--concurrency 4] [--backend sqlite|postgresql|both]
@@ -82,9 +82,11 @@ class RssSampler(threading.Thread):
         self.running = True
 
     def run(self) -> None:
+        # The server and its decode helper processes, all together.
         while self.running:
             try:
-                self.peak = max(self.peak, self.process.memory_info().rss)
+                processes = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in processes))
             except psutil.Error:
                 return
             time.sleep(0.05)

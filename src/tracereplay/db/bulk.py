@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,7 +60,38 @@ def prepare_row(row: dict[str, Any], converters: dict[str, Converter]) -> None:
             row[name] = convert(row[name])
 
 
+def _values_group_end(sql: str) -> tuple[int, int]:
+    """Where the one-row `VALUES (…)` group of a compiled INSERT starts and ends (the ON
+    CONFLICT clause follows it)."""
+    start = sql.index(" VALUES (") + 1
+    depth = 0
+    for position in range(start + len("VALUES "), len(sql)):
+        if sql[position] == "(":
+            depth += 1
+        elif sql[position] == ")":
+            depth -= 1
+            if depth == 0:
+                return start, position + 1
+    raise ValueError(f"no VALUES group in {sql!r}")
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    getter: Callable[[Any], Any]
+    converted: list[tuple[int, Converter]]
+    names: list[str]
+    copy: tuple[str, ...] | None  # PostgreSQL: create stage, empty it, COPY, INSERT … SELECT
+
+
 class BulkStatement:
+    """A statement compiled once per dialect and run for many rows at driver level.
+
+    On PostgreSQL an INSERT goes through COPY into a temporary stage table and one
+    INSERT … SELECT (same conflict handling), which costs the server a fraction of one
+    statement per row; elsewhere rows go through `executemany`.
+    """
+
     def __init__(self, statement: Callable[[str], Insert | Update], columns: Sequence[str]) -> None:
         """`statement` builds the INSERT/UPDATE for a dialect name (upserts differ by dialect).
 
@@ -67,22 +99,37 @@ class BulkStatement:
         """
         self._statement = statement
         self._columns = list(columns)
-        self._compiled: dict[str, tuple[str, Callable[[Any], Any], list[tuple[int, Converter]]]] = {}
-        self._names: dict[str, list[str]] = {}
+        self._compiled: dict[str, _Compiled] = {}
 
-    def _prepare(self, conn: Connection) -> tuple[str, Callable[[Any], Any], list[tuple[int, Converter]]]:
+    def _prepare(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
         prepared = self._compiled.get(dialect.name)
         if prepared is not None:
             return prepared
         statement = self._statement(dialect.name)
-        compiled = statement.compile(dialect=dialect, column_keys=self._columns)
+        compiled = statement.compile(dialect=dialect, column_keys=self._columns, for_executemany=True)
         table: Table = statement.table  # type: ignore[assignment]
-        order = list(compiled.positiontup) if compiled.positiontup else self._columns
+        order = list(compiled.positiontup or self._columns)
         converters = storage_converters(table, dialect.name)
-        converted = [(i, converters[name]) for i, name in enumerate(order) if name in converters]
-        self._names[dialect.name] = order
-        prepared = (compiled.string, operator.itemgetter(*order), converted)
+        copy = None
+        if dialect.name == "postgresql" and isinstance(statement, Insert):
+            stage = f"{table.name}_stage"
+            columns = ", ".join(order)
+            _, end = _values_group_end(compiled.string)
+            copy = (
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                f"SELECT {columns} FROM {table.name} WITH NO DATA",
+                f"DELETE FROM {stage}",  # rows an earlier statement of this transaction staged
+                f"COPY {stage} ({columns}) FROM STDIN",
+                f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage}{compiled.string[end:]}",
+            )
+        prepared = _Compiled(
+            compiled.string,
+            operator.itemgetter(*order),
+            [(i, converters[name]) for i, name in enumerate(order) if name in converters],
+            order,
+            copy,
+        )
         self._compiled[dialect.name] = prepared
         return prepared
 
@@ -90,18 +137,35 @@ class BulkStatement:
         """Run for `rows`; with `prepared`, their values are already in stored form (`prepare_row`)."""
         if not rows:
             return
-        sql, getter, converted = self._prepare(conn)
+        compiled = self._prepare(conn)
         params: list[Any]
         if prepared:
-            params = [getter(row) for row in rows]
+            params = [compiled.getter(row) for row in rows]
         else:
             params = []
             for row in rows:
-                values = list(getter(row))
-                for position, convert in converted:
+                values = list(compiled.getter(row))
+                for position, convert in compiled.converted:
                     values[position] = convert(values[position])
                 params.append(tuple(values))
-        if conn.dialect.paramstyle not in ("qmark", "numeric"):
-            names = self._names[conn.dialect.name]
-            params = [dict(zip(names, values, strict=True)) for values in params]
-        conn.exec_driver_sql(sql, params)
+        if compiled.copy is not None:
+            self._copy(conn, compiled.copy, params)
+        elif conn.dialect.paramstyle in ("qmark", "numeric"):
+            conn.exec_driver_sql(compiled.sql, params)
+        else:
+            names = compiled.names
+            conn.exec_driver_sql(compiled.sql, [dict(zip(names, row, strict=True)) for row in params])
+
+    @staticmethod
+    def _copy(conn: Connection, statements: tuple[str, ...], params: list[Any]) -> None:
+        create, empty, copy, insert = statements
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(create)
+            cursor.execute(empty)
+            with cursor.copy(copy) as loader:
+                for row in params:
+                    loader.write_row(row)
+            cursor.execute(insert)
+        finally:
+            cursor.close()
