@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 from rich.tree import Tree
 from sqlalchemy import select
 
@@ -35,7 +37,8 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(traces_app, name="traces")
 app.add_typer(keys_app, name="keys")
 
-console = Console(soft_wrap=True)
+# Piped output keeps whole lines (trace ids) instead of wrapping at an assumed 80 columns.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 ProjectOption = Annotated[
@@ -136,8 +139,12 @@ def import_file(
     text = path.read_bytes()
     try:  # one (possibly pretty-printed) request, else JSONL
         lines = [orjson.dumps(orjson.loads(text))]
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as whole:
         lines = text.splitlines()
+        try:  # JSONL starts with a complete request on its first line
+            orjson.loads(next((line for line in lines if line.strip()), b""))
+        except orjson.JSONDecodeError:
+            raise TraceReplayError(f"{path}:{whole.lineno}: {whole.msg} (column {whole.colno})") from whole
     columns = (TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err) as progress:
         task = progress.add_task("import", total=len(text))
@@ -153,7 +160,7 @@ def import_file(
                 stored += write_spans(conn, rowid, decoded.spans)
             rejected += decoded.rejected
             for problem in decoded.problems:
-                err.print(f"[yellow]{path}:{number}: skipped: {problem}[/]")
+                err.print(f"[yellow]{escape(f'{path}:{number}: skipped: {problem}')}[/]")
     console.print(f"imported {stored} spans" + (f", {rejected} rejected" if rejected else ""))
 
 
@@ -179,7 +186,17 @@ def traces_list(
             limit=limit,
             retention_days=ctx.settings.retention_days,
         )
-    table = Table("trace id", "name", "start", "duration", "spans", "LLM", "errors", "tokens", "cost")
+    table = Table(
+        Column("trace id", no_wrap=True, min_width=32),
+        "name",
+        "start",
+        "duration",
+        "spans",
+        "LLM",
+        "errors",
+        "tokens",
+        "cost",
+    )
     for trace in page.traces:
         table.add_row(
             trace.trace_id,
@@ -268,5 +285,5 @@ def main() -> None:
     try:
         app()
     except TraceReplayError as exc:
-        err.print(f"[red]error:[/] {exc.message}")
+        err.print(f"[red]error:[/] {escape(exc.message)}")
         raise SystemExit(1) from None

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tracereplay.db.models import Span, Trace, TraceTag
 from tracereplay.errors import InvalidInput, NotFound
 
+ESCAPE = "\\"
 SortField = Literal["start_time", "duration_ms", "total_tokens", "cost", "span_count"]
 
 
@@ -69,7 +70,11 @@ def _decode_cursor(cursor: str, sort: SortField) -> tuple[Any, int]:
         value, rowid = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
         if sort == "start_time":
             value = datetime.fromisoformat(value)
-        return value, int(rowid)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"a {sort} cursor holds a number")
+        if isinstance(rowid, bool) or not isinstance(rowid, int):
+            raise TypeError("a cursor's row id is an integer")
+        return value, rowid
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         raise InvalidInput(
             "invalid cursor: pass back the `next_cursor` of the previous page unchanged, with the same sort"
@@ -99,18 +104,19 @@ def _filters(project_rowid: int, filters: TraceFilter, cutoff: datetime | None) 
     if filters.model is not None:
         clauses.append(exists().where(Span.trace_rowid == Trace.id, Span.model == filters.model))
     if filters.search:
-        pattern = f"%{filters.search}%"
+        escaped = filters.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         clauses.append(
             or_(
-                Trace.input.ilike(pattern),
-                Trace.output.ilike(pattern),
+                Trace.input.ilike(pattern, escape=ESCAPE),
+                Trace.output.ilike(pattern, escape=ESCAPE),
                 exists().where(
                     Span.trace_rowid == Trace.id,
                     or_(
-                        Span.input.ilike(pattern),
-                        Span.output.ilike(pattern),
-                        cast(Span.input_messages, Text).ilike(pattern),
-                        cast(Span.output_messages, Text).ilike(pattern),
+                        Span.input.ilike(pattern, escape=ESCAPE),
+                        Span.output.ilike(pattern, escape=ESCAPE),
+                        cast(Span.input_messages, Text).ilike(pattern, escape=ESCAPE),
+                        cast(Span.output_messages, Text).ilike(pattern, escape=ESCAPE),
                     ),
                 ),
             )

@@ -1,0 +1,264 @@
+"""The `tracereplay` command, run as a user runs it: a subprocess with TRACEREPLAY_* in its environment."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from google.protobuf import json_format
+from sqlalchemy import select, text
+
+from tests.conftest import TABLES, RunningServer, free_port
+from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
+from tracereplay.api.app import create_app
+from tracereplay.config import Settings
+from tracereplay.context import AppContext
+from tracereplay.db.models import Span, Trace
+
+KEY = re.compile(r"tr-[A-Za-z0-9_-]{43}")
+
+
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    """The caller's environment without any TRACEREPLAY_* setting of its own, plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRACEREPLAY_")}
+    return {**env, "TRACEREPLAY_HOME": str(home), **extra}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracereplay", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+    )
+
+
+def ok(env: dict[str, str], *args: str) -> str:
+    result = run(env, *args)
+    assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def otlp_json(spans: list[Any]) -> dict[str, Any]:
+    """An OTLP/JSON export request: protobuf JSON mapping, but ids as hex strings."""
+    body = json_format.MessageToDict(trace_request(spans))
+    for item in body["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        for key in ("traceId", "spanId", "parentSpanId"):
+            if key in item:
+                item[key] = base64.b64decode(item[key]).hex()
+    return body
+
+
+def agent_trace(model: str = "gpt-4o-mini") -> tuple[str, list[Any]]:
+    trace_id, root, llm, tool = new_trace_id(), new_span_id(), new_span_id(), new_span_id()
+    spans = [
+        span(trace_id, root, "support-agent", end_ms=500, attributes={"openinference.span.kind": "CHAIN"}),
+        span(trace_id, llm, "ChatCompletion", parent=root, start_ms=10, end_ms=300,
+             attributes=llm_attributes(model)),
+        span(trace_id, tool, "lookup-order", parent=root, start_ms=310, end_ms=450,
+             attributes={"openinference.span.kind": "TOOL"}, error="order service timed out"),
+    ]  # fmt: skip
+    return trace_id, spans
+
+
+def home_settings(home: Path) -> Settings:
+    """The settings the CLI subprocesses use: SQLite and the queue in `home`, whatever the env says."""
+    return Settings(home=home, database_url=None, queue_url=None)
+
+
+def api_status(settings: Settings, key: str) -> int:
+    """What a freshly started server on `settings` answers this key on GET /api/v1/traces."""
+    with TestClient(create_app(settings)) as client:
+        return client.get("/api/v1/traces", headers={"Authorization": f"Bearer {key}"}).status_code
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = cli_env(home)
+
+    created = ok(env, "keys", "create", "--name", "ci-pipeline")
+    assert "API key for project default (id 2), shown once:" in created
+    keys = KEY.findall(created)
+    assert len(keys) == 1
+    key = keys[0]
+    assert api_status(home_settings(home), key) == 200
+
+    listing = ok(env, "keys", "list")
+    assert "ci-pipeline" in listing
+    assert f"{key[:8]}…" in listing
+    assert key not in listing
+    assert KEY.search(listing) is None  # no full key at all, not even the first-start one
+
+    revoked = ok(env, "keys", "revoke", "2")
+    assert f"revoked key 2 ({key[:8]}…) of project default" in revoked
+    assert api_status(home_settings(home), key) == 401
+
+
+def test_import_then_list_and_show(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home")
+    single_id, single = agent_trace()
+    pretty = tmp_path / "export.json"
+    pretty.write_text(json.dumps(otlp_json(single), indent=2))
+
+    # JSONL: one request per line; a trace may be split over several requests, root last.
+    split_id, split = agent_trace(model="claude-3-5-haiku")
+    other_id, other = agent_trace(model="gpt-4o")
+    lines = [otlp_json(split[1:]), otlp_json(other), otlp_json(split[:1])]
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
+
+    assert "imported 3 spans" in ok(env, "import", str(pretty))
+    assert "imported 6 spans" in ok(env, "import", str(batch))
+
+    # A wide terminal: at rich's default 80 columns for piped output the id column wraps.
+    listing = ok({**env, "COLUMNS": "200"}, "traces", "list")
+    for trace_id in (single_id, split_id, other_id):
+        assert trace_id in listing
+    assert listing.count("support-agent") == 3
+
+    shown = ok(env, "traces", "show", split_id)
+    lines_by_name = {
+        name: next(line for line in shown.splitlines() if name in line)
+        for name in ("support-agent", "ChatCompletion", "lookup-order")
+    }
+    assert "claude-3-5-haiku" in lines_by_name["ChatCompletion"]
+    assert "15 tok" in lines_by_name["ChatCompletion"]
+    assert "ERROR order service timed out" in lines_by_name["lookup-order"]
+    # The LLM and tool spans hang below the root span.
+    root_line = next(line for line in shown.splitlines() if "CHAIN support-agent" in line)
+    indent = len(root_line) - len(root_line.lstrip(" │├└─"))
+    for child in ("ChatCompletion", "lookup-order"):
+        child_line = lines_by_name[child]
+        assert len(child_line) - len(child_line.lstrip(" │├└─")) > indent, shown
+
+
+def test_malformed_import_and_unknown_trace_fail_cleanly(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(otlp_json(agent_trace()[1])) + '\n{"resourceSpans": [ oops\n')
+    result = run(env, "import", str(broken))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(error_lines(result.stderr)) == 1, result.stderr
+    assert error_lines(result.stderr)[0].startswith(f"error: {broken}:2: "), result.stderr
+
+    unknown = run(env, "traces", "show", "0123456789abcdef0123456789abcdef")
+    assert unknown.returncode == 1
+    assert "Traceback" not in unknown.stderr
+    assert error_lines(unknown.stderr) == [
+        "error: trace 0123456789abcdef0123456789abcdef not found in this project"
+    ]
+
+
+def test_malformed_pretty_printed_import_names_the_broken_line(tmp_path: Path) -> None:
+    broken = tmp_path / "export.json"
+    pretty = json.dumps(otlp_json(agent_trace()[1]), indent=2).splitlines()
+    pretty.insert(3, "    oops,")
+    broken.write_text("\n".join(pretty))
+    result = run(cli_env(tmp_path / "home"), "import", str(broken))
+    assert result.returncode == 1
+    assert error_lines(result.stderr)[0].startswith(f"error: {broken}:4: "), result.stderr
+
+
+def test_import_and_show_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    settings = Settings(home=tmp_path / "home", database_url=postgres_url)
+    ctx = AppContext.open(settings)
+    with ctx.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    env = cli_env(settings.home, TRACEREPLAY_DATABASE_URL=postgres_url)
+    trace_id, spans = agent_trace(model="gpt-4o")
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(otlp_json(spans)))
+    try:
+        assert "imported 3 spans" in ok(env, "import", str(export))
+        shown = ok(env, "traces", "show", trace_id)
+        assert "gpt-4o" in shown and "lookup-order" in shown
+        with ctx.sessions() as session:  # stored in PostgreSQL, not in a SQLite file in the home
+            models = session.scalars(select(Span.model).join(Trace).where(Trace.trace_id == trace_id))
+            assert "gpt-4o" in set(models)
+        assert not (settings.home / "tracereplay.db").exists()
+    finally:
+        ctx.close()
+
+
+def test_served_landing_page(server: RunningServer) -> None:
+    landing = httpx.get(f"{server.url}/", timeout=5)
+    assert landing.status_code == 200
+    assert landing.headers["content-type"].startswith("text/html")
+    assert "The server is running" in landing.text
+    assert f"<code>{server.url}</code>" in landing.text  # the OTLP endpoint to configure
+    assert httpx.get(f"{server.url}/api/v1/traces", headers=server.headers, timeout=5).status_code == 200
+
+
+@contextmanager
+def serve(home: Path) -> Iterator[tuple[str, str]]:
+    """Start `tracereplay serve` on `home`; yields (url, everything it printed once ready)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = cli_env(home, TRACEREPLAY_PORT=str(port), TRACEREPLAY_LOG_LEVEL="warning")
+    output = home.parent / f"serve-{port}.out"
+    with output.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "tracereplay", "serve"], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, output.read_text()
+            assert time.monotonic() < deadline, "server did not become ready in 30 s"
+            try:
+                if httpx.get(f"{url}/api/v1/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url, output.read_text(encoding="utf-8")
+    finally:
+        process.terminate()  # what `docker stop` and systemd send
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"serve ignored SIGTERM:\n{output.read_text()}") from None
+
+
+def test_first_start_prints_a_working_key_once(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with serve(home) as (url, banner):
+        assert f"on {url}" in banner
+        assert f"OTLP endpoint: OTEL_EXPORTER_OTLP_ENDPOINT={url}" in banner
+        keys = set(KEY.findall(banner))
+        assert len(keys) == 1, banner
+        key = keys.pop()
+        assert f'OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {key}"' in banner
+        auth = {"Authorization": f"Bearer {key}"}
+        trace_id, spans = agent_trace()
+        sent = httpx.post(f"{url}/v1/traces", content=trace_request(spans).SerializeToString(),
+                          headers={**auth, "Content-Type": "application/x-protobuf"}, timeout=10)  # fmt: skip
+        assert sent.status_code == 200, sent.text
+        assert httpx.get(f"{url}/api/v1/traces/{trace_id}", headers=auth, timeout=5).status_code == 200
+
+    with serve(home) as (url, banner):
+        assert f"on {url}" in banner
+        assert KEY.search(banner) is None, banner
+        assert "API key" not in banner
+        # The first key still works, and the trace sent before the restart is still there.
+        listed = httpx.get(f"{url}/api/v1/traces", headers=auth, timeout=5)
+        assert [t["trace_id"] for t in listed.json()["traces"]] == [trace_id]
