@@ -148,6 +148,27 @@ def _span_problem(span: Any) -> str | None:
     return None
 
 
+# Flattened message and tool keys, by the normalised field that holds what they say.
+CONTENT_KEYS: dict[str, tuple[str, ...]] = {
+    "input_messages": ("llm.input_messages.", "gen_ai.prompt.", "gen_ai.input.messages",
+                       "gen_ai.system_instructions"),
+    "output_messages": ("llm.output_messages.", "gen_ai.completion.", "gen_ai.output.messages"),
+    "tools": ("llm.tools.", "llm.request.functions.", "gen_ai.tool.definitions"),
+}  # fmt: skip
+
+
+def without_read_content(attributes: dict[str, Any], fields: NormalisedFields) -> dict[str, Any]:
+    """The raw attributes minus the message and tool keys already read into `fields`.
+
+    Those keys restate the normalised messages and tools one value per key; storing both
+    would double every LLM span. Everything else stays exactly as sent.
+    """
+    prefixes = tuple(p for field, keys in CONTENT_KEYS.items() if field in fields for p in keys)
+    if not prefixes:
+        return attributes
+    return {key: value for key, value in attributes.items() if not key.startswith(prefixes)}
+
+
 def normalised_columns(fields: NormalisedFields) -> dict[str, Any]:
     """The span columns that come from the conventions' reading of a span."""
     values: dict[str, Any] = {column: fields.get(column) for column in NORMALISED_COLUMNS}
@@ -185,7 +206,7 @@ def build_span(
         "status_code": status_code,
         "status_message": status_message,
         "service_name": resource.get("service.name"),
-        "attributes": attributes,
+        "attributes": without_read_content(attributes, fields),
         "events": events,
         "cost": None,
     }

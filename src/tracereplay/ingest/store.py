@@ -140,12 +140,17 @@ def _logs_by_span(
 
 
 def _normalised_values(attributes: Any, events: Any, logs: list[dict[str, Any]]) -> dict[str, Any]:
-    """A span's normalised fields re-read with its joined log records (GenAI message events)."""
+    """What a span's joined log records (GenAI message events) add to its normalised fields.
+
+    Fields the stored span already has from its attributes and the records do not
+    restate are left out, so they are kept.
+    """
     if isinstance(attributes, str):  # a prepared row holds JSON text
         attributes = orjson.loads(attributes)
     if isinstance(events, str):
         events = orjson.loads(events)
-    return normalised_columns(normalise(attributes, [*(events or ()), *logs]))
+    values = normalised_columns(normalise(attributes, [*(events or ()), *logs]))
+    return {column: value for column, value in values.items() if value is not None}
 
 
 @lru_cache
@@ -285,6 +290,8 @@ def write_logs(conn: Connection, project_rowid: int, logs: Sequence[IncomingLog]
             if key not in wanted:
                 continue
             values = _normalised_values(attributes, events, joined[key])
+            if not values:
+                continue
             conn.execute(update(SPANS).where(SPANS.c.id == span_rowid).values(values))
             touched.add(trace_rowid)
     refresh_rollups(conn, touched)

@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from tracereplay.ingest.conventions import Attributes, Event, NormalisedFields
 
 _KINDS = {
@@ -130,8 +132,8 @@ def parse_json(value: Any) -> Any:
     """A JSON string decoded; anything else (already structured, or not JSON) as it is."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            return json.loads(value)
-        except ValueError:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
             return value
     return value
 
