@@ -14,10 +14,11 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, case, func, select, update
+from sqlalchemy import Connection, Table, case, func, select, update
 
 from tracereplay.db.bulk import BulkStatement, Converter, prepare_row, storage_converters
 from tracereplay.db.models import LogRecord, Span, Trace, TraceTag
+from tracereplay.db.types import milliseconds_between
 from tracereplay.db.upsert import upsert
 from tracereplay.ingest.conventions import normalise
 from tracereplay.ingest.otlp import IncomingLog, IncomingSpan, normalised_columns
@@ -47,18 +48,6 @@ TRACE_UPSERT = BulkStatement(
         keep_existing=TRACE_HINT_COLUMNS + ROOT_COLUMNS,
     ),
     TRACE_COLUMNS,
-)
-ROLLUP_COLUMNS = [
-    "start_time", "end_time", "duration_ms", "span_count", "llm_span_count", "error_count",
-    "prompt_tokens", "completion_tokens", "total_tokens", "cost", "updated_at",
-]  # fmt: skip
-ROLLUP_UPDATE = BulkStatement(
-    lambda _: (
-        update(TRACES)
-        .where(TRACES.c.id == bindparam("trace_rowid"))
-        .values({name: bindparam(name) for name in ROLLUP_COLUMNS})
-    ),
-    [*ROLLUP_COLUMNS, "trace_rowid"],
 )
 CHUNK = 2000  # ids per IN (...) list; well under every driver's parameter limit
 
@@ -102,7 +91,8 @@ def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[
             row["name"] = span.row["name"]
             row["input"] = span.row["input"]
             row["output"] = span.row["output"]
-    return list(traces.values())
+    # A fixed order: concurrent writers then lock the same rows in the same order (no deadlock).
+    return [traces[trace_id] for trace_id in sorted(traces)]
 
 
 def _trace_rowids(conn: Connection, project_rowid: int, trace_ids: Sequence[str]) -> dict[str, int]:
@@ -168,46 +158,48 @@ def prepare_spans(spans: Iterable[IncomingSpan], dialect: str) -> None:
 
 
 def refresh_rollups(conn: Connection, trace_rowids: Iterable[int]) -> None:
-    """Recompute each trace's time span, counts, tokens and cost from its stored spans."""
+    """Recompute each trace's time span, counts, tokens and cost from its stored spans.
+
+    One UPDATE … FROM (aggregate) per chunk: the database does the work, not Python.
+    """
     s = SPANS.c
     rowids = sorted(set(trace_rowids))
-    now = datetime.now(UTC)
-    updates: list[dict[str, Any]] = []
     for chunk in _chunks(rowids):
-        query = (
+        totals = (
             select(
-                s.trace_rowid,
-                func.min(s.start_time),
-                func.max(s.end_time),
-                func.count(),
-                func.sum(case((s.kind == "LLM", 1), else_=0)),
-                func.sum(case((s.status_code == "ERROR", 1), else_=0)),
-                func.sum(s.prompt_tokens),
-                func.sum(s.completion_tokens),
-                func.sum(s.total_tokens),
-                func.sum(s.cost),
+                s.trace_rowid.label("trace_rowid"),
+                func.min(s.start_time).label("start_time"),
+                func.max(s.end_time).label("end_time"),
+                func.count().label("span_count"),
+                func.sum(case((s.kind == "LLM", 1), else_=0)).label("llm_span_count"),
+                func.sum(case((s.status_code == "ERROR", 1), else_=0)).label("error_count"),
+                func.sum(s.prompt_tokens).label("prompt_tokens"),
+                func.sum(s.completion_tokens).label("completion_tokens"),
+                func.sum(s.total_tokens).label("total_tokens"),
+                func.sum(s.cost).label("cost"),
             )
             .where(s.trace_rowid.in_(chunk))
             .group_by(s.trace_rowid)
+            .subquery("totals")
         )
-        for rowid, start, end, count, llm, errors, prompt, completion, total, cost in conn.execute(query):
-            updates.append(
-                {
-                    "trace_rowid": rowid,
-                    "start_time": start,
-                    "end_time": end,
-                    "duration_ms": (end - start).total_seconds() * 1000.0,
-                    "span_count": count,
-                    "llm_span_count": llm,
-                    "error_count": errors,
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": total,
-                    "cost": cost,
-                    "updated_at": now,
-                }
+        t = totals.c
+        conn.execute(
+            update(TRACES)
+            .where(TRACES.c.id == t.trace_rowid)
+            .values(
+                start_time=t.start_time,
+                end_time=t.end_time,
+                duration_ms=milliseconds_between(t.start_time, t.end_time),
+                span_count=t.span_count,
+                llm_span_count=t.llm_span_count,
+                error_count=t.error_count,
+                prompt_tokens=t.prompt_tokens,
+                completion_tokens=t.completion_tokens,
+                total_tokens=t.total_tokens,
+                cost=t.cost,
+                updated_at=datetime.now(UTC),
             )
-    ROLLUP_UPDATE.execute(conn, updates)
+        )
 
 
 def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSpan]) -> int:
@@ -219,7 +211,7 @@ def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSp
     unique: dict[tuple[str, str], IncomingSpan] = {}
     for span in spans:
         unique[(span.trace_id, span.row["span_id"])] = span
-    spans = list(unique.values())
+    spans = [unique[key] for key in sorted(unique)]  # fixed lock order, as for traces
 
     prepare_spans(spans, dialect)
     trace_rows = _trace_rows(project_rowid, spans)
@@ -257,7 +249,7 @@ def write_logs(conn: Connection, project_rowid: int, logs: Sequence[IncomingLog]
     if not logs:
         return 0
     dialect = conn.dialect.name
-    unique = {log.record_hash: log for log in logs}
+    unique = {log.record_hash: log for log in sorted(logs, key=lambda log: log.record_hash)}
     conn.execute(
         upsert(dialect, LOGS, ["project_rowid", "record_hash"]),
         [

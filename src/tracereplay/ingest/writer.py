@@ -41,21 +41,29 @@ class IngestWriter:
         self._engine = engine
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stopping = False
+        # SQLite takes one writer at a time. PostgreSQL takes several: a second writer
+        # prepares its transaction while the server works on the first one's.
+        self._writers = 1 if engine.dialect.name == "sqlite" else 2
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
-            self._thread.start()
+        if not self._threads:
+            self._threads = [
+                threading.Thread(target=self._run, name=f"ingest-writer-{n}", daemon=True)
+                for n in range(self._writers)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
         """Finish everything already submitted, then stop."""
         self._stopping = True
-        if self._thread is not None:
+        for _ in self._threads:
             self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     def submit_spans(self, project_rowid: int, spans: list[IncomingSpan]) -> Future[int]:
         return self._submit(_Job(project_rowid, spans=spans))
@@ -64,7 +72,7 @@ class IngestWriter:
         return self._submit(_Job(project_rowid, logs=logs))
 
     def _submit(self, job: _Job) -> Future[int]:
-        if self._stopping or self._thread is None:
+        if self._stopping or not self._threads:
             raise ServiceUnavailable("the server is shutting down; retry against a running server")
         self._queue.put(job)
         return job.future
