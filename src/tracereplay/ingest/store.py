@@ -14,11 +14,11 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, case, func, select, update
+from sqlalchemy import Connection, Table, Update, bindparam, case, func, select, update
 
 from tracereplay.db.bulk import BulkStatement, Converter, prepare_row, storage_converters
 from tracereplay.db.models import LogRecord, Span, Trace, TraceTag
-from tracereplay.db.types import milliseconds_between
+from tracereplay.db.types import UTCDateTime, milliseconds_between
 from tracereplay.db.upsert import upsert
 from tracereplay.ingest.conventions import normalise
 from tracereplay.ingest.otlp import IncomingLog, IncomingSpan, normalised_columns
@@ -95,13 +95,24 @@ def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[
     return [traces[trace_id] for trace_id in sorted(traces)]
 
 
+# Built once: these run for every write, and building a statement costs more than running it.
+TRACE_ROWIDS = select(TRACES.c.trace_id, TRACES.c.id).where(
+    TRACES.c.project_rowid == bindparam("project"), TRACES.c.trace_id.in_(bindparam("ids", expanding=True))
+)
+LOGS_OF_TRACES = (
+    select(LOGS.c.trace_id, LOGS.c.span_id, LOGS.c.event_name, LOGS.c.time, LOGS.c.body, LOGS.c.attributes)
+    .where(
+        LOGS.c.project_rowid == bindparam("project"), LOGS.c.trace_id.in_(bindparam("ids", expanding=True))
+    )
+    .order_by(LOGS.c.time, LOGS.c.id)
+)
+
+
 def _trace_rowids(conn: Connection, project_rowid: int, trace_ids: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in _chunks(trace_ids):
-        query = select(TRACES.c.trace_id, TRACES.c.id).where(
-            TRACES.c.project_rowid == project_rowid, TRACES.c.trace_id.in_(chunk)
-        )
-        found.update((trace_id, rowid) for trace_id, rowid in conn.execute(query))
+        rows = conn.execute(TRACE_ROWIDS, {"project": project_rowid, "ids": list(chunk)})
+        found.update((trace_id, rowid) for trace_id, rowid in rows)
     return found
 
 
@@ -111,13 +122,8 @@ def _logs_by_span(
     """Joined log records of these traces, as convention events, in emission order."""
     found: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for chunk in _chunks(trace_ids):
-        query = (
-            select(LOGS.c.trace_id, LOGS.c.span_id, LOGS.c.event_name, LOGS.c.time, LOGS.c.body,
-                   LOGS.c.attributes)
-            .where(LOGS.c.project_rowid == project_rowid, LOGS.c.trace_id.in_(chunk))
-            .order_by(LOGS.c.time, LOGS.c.id)
-        )  # fmt: skip
-        for trace_id, span_id, name, time, body, attributes in conn.execute(query):
+        rows = conn.execute(LOGS_OF_TRACES, {"project": project_rowid, "ids": list(chunk)})
+        for trace_id, span_id, name, time, body, attributes in rows:
             found[(trace_id, span_id)].append(
                 {
                     "name": name,
@@ -157,49 +163,56 @@ def prepare_spans(spans: Iterable[IncomingSpan], dialect: str) -> None:
             span.prepared = True
 
 
+def _rollup_statement() -> Update:
+    s = SPANS.c
+    totals = (
+        select(
+            s.trace_rowid.label("trace_rowid"),
+            func.min(s.start_time).label("start_time"),
+            func.max(s.end_time).label("end_time"),
+            func.count().label("span_count"),
+            func.sum(case((s.kind == "LLM", 1), else_=0)).label("llm_span_count"),
+            func.sum(case((s.status_code == "ERROR", 1), else_=0)).label("error_count"),
+            func.sum(s.prompt_tokens).label("prompt_tokens"),
+            func.sum(s.completion_tokens).label("completion_tokens"),
+            func.sum(s.total_tokens).label("total_tokens"),
+            func.sum(s.cost).label("cost"),
+        )
+        .where(s.trace_rowid.in_(bindparam("ids", expanding=True)))
+        .group_by(s.trace_rowid)
+        .subquery("totals")
+    )
+    t = totals.c
+    return (
+        update(TRACES)
+        .where(TRACES.c.id == t.trace_rowid)
+        .values(
+            start_time=t.start_time,
+            end_time=t.end_time,
+            duration_ms=milliseconds_between(t.start_time, t.end_time),
+            span_count=t.span_count,
+            llm_span_count=t.llm_span_count,
+            error_count=t.error_count,
+            prompt_tokens=t.prompt_tokens,
+            completion_tokens=t.completion_tokens,
+            total_tokens=t.total_tokens,
+            cost=t.cost,
+            updated_at=bindparam("now", type_=UTCDateTime),
+        )
+    )
+
+
+ROLLUP = _rollup_statement()
+
+
 def refresh_rollups(conn: Connection, trace_rowids: Iterable[int]) -> None:
     """Recompute each trace's time span, counts, tokens and cost from its stored spans.
 
     One UPDATE … FROM (aggregate) per chunk: the database does the work, not Python.
     """
-    s = SPANS.c
-    rowids = sorted(set(trace_rowids))
-    for chunk in _chunks(rowids):
-        totals = (
-            select(
-                s.trace_rowid.label("trace_rowid"),
-                func.min(s.start_time).label("start_time"),
-                func.max(s.end_time).label("end_time"),
-                func.count().label("span_count"),
-                func.sum(case((s.kind == "LLM", 1), else_=0)).label("llm_span_count"),
-                func.sum(case((s.status_code == "ERROR", 1), else_=0)).label("error_count"),
-                func.sum(s.prompt_tokens).label("prompt_tokens"),
-                func.sum(s.completion_tokens).label("completion_tokens"),
-                func.sum(s.total_tokens).label("total_tokens"),
-                func.sum(s.cost).label("cost"),
-            )
-            .where(s.trace_rowid.in_(chunk))
-            .group_by(s.trace_rowid)
-            .subquery("totals")
-        )
-        t = totals.c
-        conn.execute(
-            update(TRACES)
-            .where(TRACES.c.id == t.trace_rowid)
-            .values(
-                start_time=t.start_time,
-                end_time=t.end_time,
-                duration_ms=milliseconds_between(t.start_time, t.end_time),
-                span_count=t.span_count,
-                llm_span_count=t.llm_span_count,
-                error_count=t.error_count,
-                prompt_tokens=t.prompt_tokens,
-                completion_tokens=t.completion_tokens,
-                total_tokens=t.total_tokens,
-                cost=t.cost,
-                updated_at=datetime.now(UTC),
-            )
-        )
+    now = datetime.now(UTC)
+    for chunk in _chunks(sorted(set(trace_rowids))):
+        conn.execute(ROLLUP, {"ids": list(chunk), "now": now})
 
 
 def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSpan]) -> int:

@@ -147,9 +147,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_spans")),
         sa.UniqueConstraint("trace_rowid", "span_id", name=op.f("uq_spans_trace_rowid_span_id")),
     )
-    with op.batch_alter_table("spans", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_spans_model"), ["model"], unique=False)
-
     op.create_table(
         "trace_tags",
         sa.Column("trace_rowid", sa.Integer(), nullable=False),
@@ -195,9 +192,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_trace_tags_tag"))
 
     op.drop_table("trace_tags")
-    with op.batch_alter_table("spans", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_spans_model"))
-
     op.drop_table("spans")
     with op.batch_alter_table("traces", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_traces_session_id"))
