@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
 from tracereplay.db.engine import make_engine, make_session_factory, migrate
-from tracereplay.ingest.decoding import Decoder, default_processes
+from tracereplay.ingest.decoding import IngestPool, write_lock_for
 from tracereplay.ingest.writer import IngestWriter
 from tracereplay.jobs import JobQueue, build_queue
 from tracereplay.projects.service import KeyResolver
@@ -21,7 +21,7 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     writer: IngestWriter
-    decoder: Decoder
+    ingest: IngestPool
     keys: KeyResolver
     queue: JobQueue
 
@@ -31,20 +31,18 @@ class AppContext:
         if run_migrations:
             migrate(engine)
         sessions = make_session_factory(engine)
+        writer = IngestWriter(engine, settings.ingest_batch_spans, write_lock_for(engine))
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            writer=IngestWriter(engine, settings.ingest_batch_spans),
-            decoder=Decoder(
-                default_processes() if settings.ingest_processes is None else settings.ingest_processes,
-                engine.dialect.name,
-            ),
+            writer=writer,
+            ingest=IngestPool(settings, engine, writer),
             keys=KeyResolver(sessions),
             queue=build_queue(settings, sessions),
         )
 
     def close(self) -> None:
-        self.decoder.close()
+        self.ingest.close()
         self.writer.stop()
         self.engine.dispose()

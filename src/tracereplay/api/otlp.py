@@ -6,7 +6,6 @@ A request is answered only after its spans are committed. Spans that cannot be s
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -46,9 +45,7 @@ def otlp_router(ctx: AppContext) -> APIRouter:
         principal = ctx.keys.resolve(api_key_from(request))
         json_mode = content_kind(request, OTLP_TYPES) == JSON
         body = await read_body(request, limit)
-        decoded = await ctx.decoder.traces(body, json_mode)
-        if decoded.spans:
-            await asyncio.wrap_future(ctx.writer.submit_spans(principal.project_rowid, decoded.spans))
+        decoded = await ctx.ingest.store_traces(principal.project_rowid, body, json_mode)
         return _response(decoded, ExportTraceServiceResponse(), "rejected_spans", json_mode)
 
     @router.post(
@@ -60,9 +57,7 @@ def otlp_router(ctx: AppContext) -> APIRouter:
         principal = ctx.keys.resolve(api_key_from(request))
         json_mode = content_kind(request, OTLP_TYPES) == JSON
         body = await read_body(request, limit)
-        decoded = await ctx.decoder.logs(body, json_mode)
-        if decoded.logs:
-            await asyncio.wrap_future(ctx.writer.submit_logs(principal.project_rowid, decoded.logs))
+        decoded = await ctx.ingest.store_logs(principal.project_rowid, body, json_mode)
         return _response(decoded, ExportLogsServiceResponse(), "rejected_log_records", json_mode)
 
     return router

@@ -1,9 +1,13 @@
-"""Decoding off the event loop: OTLP bodies become spans in helper processes.
+"""Ingestion off the event loop: large OTLP bodies are decoded and stored by helper processes.
 
 Decoding and convention mapping are pure Python and hold the GIL; in the server process they
-would compete with HTTP handling and the writer for one core. A small pool of processes
-decodes large bodies in parallel and sends back ready-to-store spans; small bodies are
-decoded inline, where a round trip to another process would cost more than it saves.
+would compete with HTTP handling for one core. Each helper process decodes a request and
+writes it in its own transaction, answering only after COMMIT, so acknowledgement still
+means durable. On SQLite the helpers and the server's writer thread take turns through one
+cross-process lock (SQLite allows a single writer; the lock avoids its sleep-and-retry
+busy handler). On PostgreSQL they write concurrently. Small bodies are decoded in the
+server and group-committed by its writer thread, where a round trip to another process
+would cost more than it saves.
 """
 
 from __future__ import annotations
@@ -11,9 +15,15 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
+from sqlalchemy import Engine
+
+from tracereplay.config import Settings
+from tracereplay.errors import ServiceUnavailable
 from tracereplay.ingest.otlp import (
     Decoded,
     logs_from_request,
@@ -21,9 +31,15 @@ from tracereplay.ingest.otlp import (
     parse_trace_request,
     spans_from_request,
 )
-from tracereplay.ingest.store import prepare_spans
+from tracereplay.ingest.store import prepare_spans, write_spans
+from tracereplay.ingest.writer import IngestWriter
 
 INLINE_BELOW_BYTES = 16 * 1024
+
+
+def default_processes() -> int:
+    cpus = os.cpu_count() or 1
+    return 0 if cpus < 2 else min(cpus, 4)
 
 
 def decode_traces(body: bytes, json_mode: bool, dialect: str) -> Decoded:
@@ -32,26 +48,46 @@ def decode_traces(body: bytes, json_mode: bool, dialect: str) -> Decoded:
     return decoded
 
 
-def decode_logs(body: bytes, json_mode: bool, dialect: str) -> Decoded:
+def decode_logs(body: bytes, json_mode: bool) -> Decoded:
     return logs_from_request(parse_logs_request(body, json=json_mode))
 
 
-def _warm_up() -> None:
-    # Import the conventions and the schema in each helper once, not on its first request.
-    import tracereplay.ingest.store  # noqa: F401
+# --- inside a helper process -----------------------------------------------------------------
+
+_engine: Engine | None = None
+_write_lock: Any = None
 
 
-def default_processes() -> int:
-    cpus = os.cpu_count() or 1
-    return 0 if cpus < 2 else min(cpus, 4)
+def _start_helper(settings_json: str, write_lock: Any) -> None:
+    global _engine, _write_lock
+    from tracereplay.db.engine import make_engine
+
+    _engine = make_engine(Settings.model_validate_json(settings_json))
+    _write_lock = write_lock
 
 
-class Decoder:
-    """Decodes OTLP bodies, in `processes` helper processes (0: in the calling process)."""
+def _store_traces(project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
+    """Decode and commit one request; returns only what the response needs."""
+    assert _engine is not None
+    decoded = decode_traces(body, json_mode, _engine.dialect.name)
+    if decoded.spans:
+        with _write_lock or nullcontext(), _engine.begin() as conn:
+            write_spans(conn, project_rowid, decoded.spans)
+    return Decoded(rejected=decoded.rejected, problems=decoded.problems)
 
-    def __init__(self, processes: int, dialect: str) -> None:
-        self._processes = processes
-        self._dialect = dialect
+
+# --- in the server ---------------------------------------------------------------------------
+
+
+class IngestPool:
+    """Stores OTLP requests through `processes` helper processes (0: all in the server)."""
+
+    def __init__(self, settings: Settings, engine: Engine, writer: IngestWriter) -> None:
+        self._settings = settings
+        self._dialect = engine.dialect.name
+        self._writer = writer
+        configured = settings.ingest_processes
+        self._processes = default_processes() if configured is None else configured
         self._executor: ProcessPoolExecutor | None = None
 
     def _pool(self) -> ProcessPoolExecutor | None:
@@ -60,26 +96,43 @@ class Decoder:
         if self._executor is None:
             # spawn, not fork: the server has threads (writer, job consumer) a fork would copy.
             self._executor = ProcessPoolExecutor(
-                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_up
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_helper,
+                initargs=(self._settings.model_dump_json(), self._writer.write_lock),
             )
         return self._executor
 
-    async def traces(self, body: bytes, json_mode: bool) -> Decoded:
-        return await self._run(decode_traces, body, json_mode)
-
-    async def logs(self, body: bytes, json_mode: bool) -> Decoded:
-        return await self._run(decode_logs, body, json_mode)
-
-    async def _run(
-        self, function: Callable[[bytes, bool, str], Decoded], body: bytes, json_mode: bool
-    ) -> Decoded:
+    async def store_traces(self, project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
+        """Decode and durably store a trace export request; the result carries rejections only."""
         pool = self._pool() if len(body) >= INLINE_BELOW_BYTES else None
         if pool is None:
-            return function(body, json_mode, self._dialect)
+            decoded = decode_traces(body, json_mode, self._dialect)
+            if decoded.spans:
+                await asyncio.wrap_future(self._writer.submit_spans(project_rowid, decoded.spans))
+            return decoded
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, function, body, json_mode, self._dialect)
+        try:
+            return await loop.run_in_executor(pool, _store_traces, project_rowid, body, json_mode)
+        except BrokenProcessPool as exc:
+            # A helper died (killed, out of memory): start fresh ones for the next request.
+            self.close()
+            raise ServiceUnavailable("an ingestion helper process stopped; retry the request") from exc
+
+    async def store_logs(self, project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
+        decoded = decode_logs(body, json_mode)
+        if decoded.logs:
+            await asyncio.wrap_future(self._writer.submit_logs(project_rowid, decoded.logs))
+        return decoded
 
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+
+def write_lock_for(engine: Engine) -> AbstractContextManager[Any] | None:
+    """One lock shared by every writer of a SQLite database, across processes."""
+    if engine.dialect.name != "sqlite":
+        return None
+    return multiprocessing.get_context("spawn").Lock()

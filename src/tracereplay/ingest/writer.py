@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +38,10 @@ class _Job:
 
 
 class IngestWriter:
-    def __init__(self, engine: Engine, max_batch: int = 20_000) -> None:
+    def __init__(self, engine: Engine, max_batch: int = 20_000, write_lock: Any = None) -> None:
         self._engine = engine
+        # Shared with ingestion helper processes on SQLite (see ingest.decoding).
+        self.write_lock = write_lock
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -101,7 +104,7 @@ class IngestWriter:
 
     def _write(self, jobs: list[_Job]) -> None:
         try:
-            with self._engine.begin() as conn:
+            with self._locked(), self._engine.begin() as conn:
                 for group in _by_project(jobs):
                     self._write_group(conn, group)
         except Exception:
@@ -115,12 +118,15 @@ class IngestWriter:
         # Isolate the request that broke the group so the others are still stored.
         for job in jobs:
             try:
-                with self._engine.begin() as conn:
+                with self._locked(), self._engine.begin() as conn:
                     self._write_group(conn, [job])
             except Exception as exc:
                 job.future.set_exception(exc)
             else:
                 job.future.set_result(job.size)
+
+    def _locked(self) -> AbstractContextManager[Any]:
+        return self.write_lock if self.write_lock is not None else nullcontext()
 
     @staticmethod
     def _write_group(conn: Any, jobs: list[_Job]) -> int:
