@@ -110,13 +110,18 @@ def request_parameters(attributes: Attributes) -> dict[str, Any]:
 
 def token_counts(attributes: Attributes) -> NormalisedFields:
     """Prompt/completion/total tokens from the current or the older `gen_ai.usage.*` names."""
-    counts: NormalisedFields = {}
     prompt = attributes.get("gen_ai.usage.input_tokens", attributes.get("gen_ai.usage.prompt_tokens"))
     completion = attributes.get(
         "gen_ai.usage.output_tokens", attributes.get("gen_ai.usage.completion_tokens")
     )
     # Not in the semconv, but OpenLLMetry and others set it; it is the provider's own total.
     total = attributes.get("gen_ai.usage.total_tokens", attributes.get("llm.usage.total_tokens"))
+    return counted_tokens(prompt, completion, total)
+
+
+def counted_tokens(prompt: Any, completion: Any, total: Any) -> NormalisedFields:
+    """The integer counts among these; the total is their sum when not reported."""
+    counts: NormalisedFields = {}
     if isinstance(prompt, int):
         counts["prompt_tokens"] = prompt
     if isinstance(completion, int):

@@ -14,6 +14,7 @@ from tracereplay.ingest.conventions import Attributes, Event, NormalisedFields
 from tracereplay.ingest.conventions.genai import (
     arguments_json,
     as_text,
+    counted_tokens,
     in_order,
     parse_json,
     tool_definition,
@@ -52,7 +53,13 @@ def extract(attributes: Attributes, events: Sequence[Event]) -> NormalisedFields
     if isinstance(parameters, dict):
         fields["invocation_parameters"] = {k: v for k, v in parameters.items() if k not in _NOT_PARAMETERS}
     _indexed(attributes, fields)
-    _tokens(attributes, fields)
+    fields.update(
+        counted_tokens(
+            attributes.get("llm.token_count.prompt"),
+            attributes.get("llm.token_count.completion"),
+            attributes.get("llm.token_count.total"),
+        )
+    )
     template = _prompt_template(attributes)
     if template:
         fields["prompt_template"] = template
@@ -169,20 +176,6 @@ def _part(raw: dict[str, Any]) -> dict[str, Any]:
     if kind == "image":
         return {"type": "image", "url": raw.get("image.image.url")}
     return {"type": kind or "unknown", **{k: v for k, v in raw.items() if k != "type"}}
-
-
-def _tokens(attributes: Attributes, fields: NormalisedFields) -> None:
-    prompt = attributes.get("llm.token_count.prompt")
-    completion = attributes.get("llm.token_count.completion")
-    total = attributes.get("llm.token_count.total")
-    if isinstance(prompt, int):
-        fields["prompt_tokens"] = prompt
-    if isinstance(completion, int):
-        fields["completion_tokens"] = completion
-    if isinstance(total, int):
-        fields["total_tokens"] = total
-    elif isinstance(prompt, int) and isinstance(completion, int):
-        fields["total_tokens"] = prompt + completion
 
 
 def _prompt_template(attributes: Attributes) -> dict[str, Any]:
