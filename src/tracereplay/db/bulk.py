@@ -76,6 +76,12 @@ def _values_group_end(sql: str) -> tuple[int, int]:
 
 
 @dataclass
+class BulkResult:
+    rowcount: int  # rows inserted or updated
+    returned: list[tuple[Any, ...]] | None  # the `returning` columns, where the database gave them
+
+
+@dataclass
 class _Compiled:
     sql: str
     getter: Callable[[Any], Any]
@@ -92,13 +98,21 @@ class BulkStatement:
     statement per row; elsewhere rows go through `executemany`.
     """
 
-    def __init__(self, statement: Callable[[str], Insert | Update], columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        statement: Callable[[str], Insert | Update],
+        columns: Sequence[str],
+        returning: Sequence[str] = (),
+    ) -> None:
         """`statement` builds the INSERT/UPDATE for a dialect name (upserts differ by dialect).
 
         `columns` are the parameter names rows carry: table columns, or bind parameters.
+        `returning` columns come back from PostgreSQL's INSERT (SQLite's `executemany` cannot
+        return rows, so callers look them up there).
         """
         self._statement = statement
         self._columns = list(columns)
+        self._returning = list(returning)
         self._compiled: dict[str, _Compiled] = {}
 
     def _prepare(self, conn: Connection) -> _Compiled:
@@ -121,7 +135,8 @@ class BulkStatement:
                 f"SELECT {columns} FROM {table.name} WITH NO DATA",
                 f"DELETE FROM {stage}",  # rows an earlier statement of this transaction staged
                 f"COPY {stage} ({columns}) FROM STDIN",
-                f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage}{compiled.string[end:]}",
+                f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage}{compiled.string[end:]}"
+                + (f" RETURNING {', '.join(self._returning)}" if self._returning else ""),
             )
         prepared = _Compiled(
             compiled.string,
@@ -133,10 +148,16 @@ class BulkStatement:
         self._compiled[dialect.name] = prepared
         return prepared
 
-    def execute(self, conn: Connection, rows: Sequence[dict[str, Any]], *, prepared: bool = False) -> None:
+    def returns_rows(self, conn: Connection) -> bool:
+        """Whether `execute` gives back the `returning` columns on this connection's database."""
+        return bool(self._returning) and self._prepare(conn).copy is not None
+
+    def execute(
+        self, conn: Connection, rows: Sequence[dict[str, Any]], *, prepared: bool = False
+    ) -> BulkResult:
         """Run for `rows`; with `prepared`, their values are already in stored form (`prepare_row`)."""
         if not rows:
-            return
+            return BulkResult(0, [] if self._returning else None)
         compiled = self._prepare(conn)
         params: list[Any]
         if prepared:
@@ -149,15 +170,14 @@ class BulkStatement:
                     values[position] = convert(values[position])
                 params.append(tuple(values))
         if compiled.copy is not None:
-            self._copy(conn, compiled.copy, params)
-        elif conn.dialect.paramstyle in ("qmark", "numeric"):
-            conn.exec_driver_sql(compiled.sql, params)
-        else:
+            return self._copy(conn, compiled.copy, params)
+        if conn.dialect.paramstyle not in ("qmark", "numeric"):
             names = compiled.names
-            conn.exec_driver_sql(compiled.sql, [dict(zip(names, row, strict=True)) for row in params])
+            params = [dict(zip(names, row, strict=True)) for row in params]
+        result = conn.exec_driver_sql(compiled.sql, params)
+        return BulkResult(result.rowcount, None)
 
-    @staticmethod
-    def _copy(conn: Connection, statements: tuple[str, ...], params: list[Any]) -> None:
+    def _copy(self, conn: Connection, statements: tuple[str, ...], params: list[Any]) -> BulkResult:
         create, empty, copy, insert = statements
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -167,5 +187,7 @@ class BulkStatement:
                 for row in params:
                     loader.write_row(row)
             cursor.execute(insert)
+            returned = [tuple(row) for row in cursor.fetchall()] if self._returning else None
+            return BulkResult(cursor.rowcount, returned)
         finally:
             cursor.close()

@@ -49,6 +49,15 @@ TRACE_UPSERT = BulkStatement(
     ),
     TRACE_COLUMNS,
 )
+BATCH_ROLLUP_COLUMNS = [
+    "start_time", "end_time", "duration_ms", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
+]  # fmt: skip
+# A trace first seen in this batch is inserted complete: its roll-ups come from the batch.
+NEW_TRACE_INSERT = BulkStatement(
+    lambda dialect: upsert(dialect, TRACES, ["project_rowid", "trace_id"]),
+    [*TRACE_COLUMNS, *BATCH_ROLLUP_COLUMNS],
+    returning=["trace_id", "id"],
+)
 CHUNK = 2000  # ids per IN (...) list; well under every driver's parameter limit
 
 
@@ -57,12 +66,28 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _add(total: Any, value: Any) -> Any:
+    # SQL SUM semantics: NULL until some value is known.
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
+def _as_datetime(value: Any) -> datetime:
+    # Prepared SQLite rows hold 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) text.
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value  # type: ignore[no-any-return]
+
+
 def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[str, Any]]:
-    """One row per trace, with what this batch says of it (root name, session, …)."""
+    """One row per trace: what this batch says of it (root name, session, …) and the
+    roll-ups of this batch's spans, which are the trace's own when the trace is new."""
     now = datetime.now(UTC)
     traces: dict[str, dict[str, Any]] = {}
     for span in spans:
         row = traces.get(span.trace_id)
+        span_row = span.row
         if row is None:
             row = traces[span.trace_id] = {
                 "project_rowid": project_rowid,
@@ -77,9 +102,22 @@ def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[
                 "span_count": 0,
                 "llm_span_count": 0,
                 "error_count": 0,
+                "start_time": span_row["start_time"],
+                "end_time": span_row["end_time"],
+                "prompt_tokens": None,
+                "completion_tokens": None,
+                "total_tokens": None,
+                "cost": None,
                 "created_at": now,
                 "updated_at": now,
             }
+        row["span_count"] += 1
+        row["llm_span_count"] += span_row["kind"] == "LLM"
+        row["error_count"] += span_row["status_code"] == "ERROR"
+        row["start_time"] = min(row["start_time"], span_row["start_time"])
+        row["end_time"] = max(row["end_time"], span_row["end_time"])
+        for column in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
+            row[column] = _add(row[column], span_row[column])
         hints = span.hints
         if hints:
             for key in ("session_id", "user_id", "environment"):
@@ -88,9 +126,13 @@ def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[
             if isinstance(hints.get("metadata"), dict):
                 row["metadata"] = {**(row["metadata"] or {}), **hints["metadata"]}
         if span.is_root:
-            row["name"] = span.row["name"]
-            row["input"] = span.row["input"]
-            row["output"] = span.row["output"]
+            row["name"] = span_row["name"]
+            row["input"] = span_row["input"]
+            row["output"] = span_row["output"]
+    for row in traces.values():
+        row["start_time"] = start = _as_datetime(row["start_time"])
+        row["end_time"] = end = _as_datetime(row["end_time"])
+        row["duration_ms"] = (end - start).total_seconds() * 1000.0
     # A fixed order: concurrent writers then lock the same rows in the same order (no deadlock).
     return [traces[trace_id] for trace_id in sorted(traces)]
 
@@ -215,6 +257,21 @@ def refresh_rollups(conn: Connection, trace_rowids: Iterable[int]) -> None:
         conn.execute(ROLLUP, {"ids": list(chunk), "now": now})
 
 
+def _insert_new_traces(
+    conn: Connection, project_rowid: int, rows: list[dict[str, Any]]
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Insert traces not stored yet; returns their row ids, and the rows another writer
+    inserted first (those need the existing-trace path)."""
+    result = NEW_TRACE_INSERT.execute(conn, rows)
+    if result.returned is not None:
+        inserted = {trace_id: rowid for trace_id, rowid in result.returned}
+        return inserted, [row for row in rows if row["trace_id"] not in inserted]
+    rowids = _trace_rowids(conn, project_rowid, [row["trace_id"] for row in rows])
+    if result.rowcount == len(rows):
+        return rowids, []
+    return {}, rows  # some were inserted concurrently and we cannot tell which: recompute all
+
+
 def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSpan]) -> int:
     """Store spans of one project; returns how many were stored (re-sends count once)."""
     if not spans:
@@ -225,35 +282,52 @@ def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSp
     for span in spans:
         unique[(span.trace_id, span.row["span_id"])] = span
     spans = [unique[key] for key in sorted(unique)]  # fixed lock order, as for traces
-
     prepare_spans(spans, dialect)
-    trace_rows = _trace_rows(project_rowid, spans)
-    TRACE_UPSERT.execute(conn, trace_rows)
-    trace_ids = [row["trace_id"] for row in trace_rows]
-    rowids = _trace_rowids(conn, project_rowid, trace_ids)
 
+    trace_ids = sorted({span.trace_id for span in spans})
     logs = _logs_by_span(conn, project_rowid, trace_ids)
+    if logs:
+        for span in spans:
+            joined = logs.get((span.trace_id, span.row["span_id"]))
+            if joined:
+                values = _normalised_values(span.row["attributes"], span.row["events"], joined)
+                prepare_row(values, _converters(dialect))
+                span.row.update(values)
+
+    trace_rows = _trace_rows(project_rowid, spans)
+    if NEW_TRACE_INSERT.returns_rows(conn):
+        # Insert-or-skip every trace and learn which were new in one statement.
+        rowids, known = _insert_new_traces(conn, project_rowid, trace_rows)
+    else:
+        rowids = _trace_rowids(conn, project_rowid, trace_ids)
+        known = [row for row in trace_rows if row["trace_id"] in rowids]
+        new = [row for row in trace_rows if row["trace_id"] not in rowids]
+        if new:
+            inserted, raced = _insert_new_traces(conn, project_rowid, new)
+            rowids.update(inserted)
+            known += raced
+    if known:
+        TRACE_UPSERT.execute(conn, known)
+        missing = [row["trace_id"] for row in known if row["trace_id"] not in rowids]
+        if missing:
+            rowids.update(_trace_rowids(conn, project_rowid, missing))
+
     rows = []
     tags: set[tuple[int, str]] = set()
     for span in spans:
         trace_rowid = rowids[span.trace_id]
-        row = span.row
-        joined = logs.get((span.trace_id, row["span_id"]))
-        if joined:
-            values = _normalised_values(row["attributes"], row["events"], joined)
-            prepare_row(values, _converters(dialect))
-            row.update(values)
         for tag in span.hints.get("tags") or ():
             tags.add((trace_rowid, str(tag)))
-        row["trace_rowid"] = trace_rowid
-        rows.append(row)
+        span.row["trace_rowid"] = trace_rowid
+        rows.append(span.row)
     SPAN_UPSERT.execute(conn, rows, prepared=True)
     if tags:
         conn.execute(
             upsert(dialect, TAGS, ["trace_rowid", "tag"]),
             [{"trace_rowid": rowid, "tag": tag} for rowid, tag in sorted(tags)],
         )
-    refresh_rollups(conn, rowids.values())
+    # Traces stored before this batch: their roll-ups must include the spans already there.
+    refresh_rollups(conn, (rowids[row["trace_id"]] for row in known))
     return len(rows)
 
 
