@@ -30,15 +30,12 @@ def json_text(value: Any) -> str | None:
 
 
 def sqlite_datetime(value: datetime | None) -> str | None:
-    # The format SQLAlchemy's SQLite DATETIME reads and writes, in naive UTC.
+    # The format SQLAlchemy's SQLite DATETIME reads and writes: naive UTC, always microseconds.
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 def storage_converters(table: Table, dialect: str) -> dict[str, Converter]:
