@@ -73,6 +73,9 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         database_url=database_url,
         init_api_key=API_KEY,
         port=0,
+        # In-process tests decode in the server; the real-server tests (`server` fixture)
+        # run the default helper processes.
+        ingest_processes=0,
     )
 
 

@@ -6,7 +6,6 @@ the database named by the same settings as the server (`TRACEREPLAY_*`).
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 from pathlib import Path
@@ -88,6 +87,7 @@ def serve(
 
     from tracereplay.api.app import create_app
     from tracereplay.context import AppContext
+    from tracereplay.ingest.decoding import tune_gc
 
     settings = _settings(host=host, port=port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -102,11 +102,7 @@ def serve(
         console.print(f"  project [bold]{first.project}[/] created; API key (shown once):")
         console.print(f"  [bold green]{first.created_key}[/]")
         console.print(f'  OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {first.created_key}"')
-    # Ingestion makes many short-lived objects; with default thresholds the collector keeps
-    # rescanning the long-lived heap (modules, SQLAlchemy metadata). Freeze that heap.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    tune_gc()
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 

@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, ctx: AppContext 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         context.writer.start()
+        context.ingest.start()
         consumer = context.queue.consumer(embedded=True) if run_worker else None
         if consumer is not None:
             consumer.start()

@@ -13,6 +13,7 @@ would cost more than it saves.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +36,14 @@ from tracereplay.ingest.store import prepare_spans, write_spans
 from tracereplay.ingest.writer import IngestWriter
 
 INLINE_BELOW_BYTES = 16 * 1024
+
+
+def tune_gc() -> None:
+    """Decoding allocates many short-lived objects; with default thresholds the collector keeps
+    rescanning the long-lived heap (modules, SQLAlchemy metadata). Freeze that heap."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def default_processes() -> int:
@@ -64,6 +73,7 @@ def _start_helper(settings_json: str, write_lock: Any) -> None:
 
     _engine = make_engine(Settings.model_validate_json(settings_json))
     _write_lock = write_lock
+    tune_gc()
 
 
 def _store_traces(project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
@@ -89,6 +99,13 @@ class IngestPool:
         configured = settings.ingest_processes
         self._processes = default_processes() if configured is None else configured
         self._executor: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the helper processes now (in the background), not at the first large request."""
+        pool = self._pool()
+        if pool is not None:
+            for _ in range(self._processes):
+                pool.submit(gc.collect)
 
     def _pool(self) -> ProcessPoolExecutor | None:
         if self._processes <= 0:
