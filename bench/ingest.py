@@ -7,7 +7,8 @@ over C concurrent connections, and prints:
 - spans/s persisted: spans acknowledged by the server (which answers only after COMMIT),
   divided by the wall time from the first request to the last acknowledgement;
 - p50 / p99 request latency;
-- peak server RSS (the server and its decode helper processes together, sampled every 50 ms);
+- peak server memory: RSS of the server and its ingestion helper processes added up, and their
+  PSS (which counts the libraries they share once), sampled every 50 ms;
 - bytes on disk per span (SQLite: database + WAL files; PostgreSQL: pg_database_size).
 
 Usage: python bench/ingest.py [--traces 11112] [--k 4] [--concurrency 4] [--backend sqlite|postgresql|both]
@@ -80,6 +81,7 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
         self.peak = 0
+        self.peak_pss = 0
         self.running = True
 
     def run(self) -> None:
@@ -88,6 +90,8 @@ class RssSampler(threading.Thread):
             try:
                 processes = [self.process, *self.process.children(recursive=True)]
                 self.peak = max(self.peak, sum(p.memory_info().rss for p in processes))
+                # PSS counts pages shared between these processes (libraries) once.
+                self.peak_pss = max(self.peak_pss, sum(p.memory_full_info().pss for p in processes))
             except psutil.Error:
                 return
             time.sleep(0.05)
@@ -160,6 +164,7 @@ def run(backend: str, payloads: list[bytes], concurrency: int) -> dict[str, floa
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "peak_rss_mb": sampler.peak / 1024 / 1024,
+        "peak_pss_mb": sampler.peak_pss / 1024 / 1024,
         "bytes_per_span": disk / spans,
     }
 
@@ -189,7 +194,8 @@ def main() -> None:
         print(
             f"{backend:<10} {result['spans']:>7.0f} spans in {result['seconds']:.2f} s = "
             f"{result['spans_per_s']:,.0f} spans/s persisted | latency p50 {result['p50_ms']:.0f} ms "
-            f"p99 {result['p99_ms']:.0f} ms | peak server RSS {result['peak_rss_mb']:.0f} MB | "
+            f"p99 {result['p99_ms']:.0f} ms | peak server RSS {result['peak_rss_mb']:.0f} MB "
+            f"(PSS {result['peak_pss_mb']:.0f} MB) | "
             f"{result['bytes_per_span']:.0f} bytes/span on disk",
             flush=True,
         )
