@@ -182,6 +182,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent client connections")
     parser.add_argument("--batch", type=int, default=512, help="spans per export request")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per backend; the median is the figure")
     args = parser.parse_args()
     print(f"building {args.traces} traces x {1 + 2 * args.k} spans ...", flush=True)
     payloads = list(requests(args.traces, args.k, args.batch))
@@ -190,15 +191,22 @@ def main() -> None:
     print(f"{len(payloads)} requests, {mb:.1f} MB of protobuf, concurrency {args.concurrency}")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        result = run(backend, payloads, args.concurrency)
-        print(
-            f"{backend:<10} {result['spans']:>7.0f} spans in {result['seconds']:.2f} s = "
-            f"{result['spans_per_s']:,.0f} spans/s persisted | latency p50 {result['p50_ms']:.0f} ms "
-            f"p99 {result['p99_ms']:.0f} ms | peak server RSS {result['peak_rss_mb']:.0f} MB "
-            f"(PSS {result['peak_pss_mb']:.0f} MB) | "
-            f"{result['bytes_per_span']:.0f} bytes/span on disk",
-            flush=True,
-        )
+        results = []
+        for attempt in range(1, args.repeat + 1):
+            result = run(backend, payloads, args.concurrency)
+            results.append(result)
+            print(f"  {backend} run {attempt}: {describe(result)}", flush=True)
+        median = sorted(results, key=lambda r: r["spans_per_s"])[len(results) // 2]
+        print(f"{backend:<10} median of {len(results)}: {describe(median)}", flush=True)
+
+
+def describe(result: dict[str, float]) -> str:
+    return (
+        f"{result['spans']:.0f} spans in {result['seconds']:.2f} s = "
+        f"{result['spans_per_s']:,.0f} spans/s persisted | latency p50 {result['p50_ms']:.0f} ms "
+        f"p99 {result['p99_ms']:.0f} ms | peak server RSS {result['peak_rss_mb']:.0f} MB "
+        f"(PSS {result['peak_pss_mb']:.0f} MB) | {result['bytes_per_span']:.0f} bytes/span on disk"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import asyncio
 import gc
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, nullcontext
@@ -73,7 +75,15 @@ def _start_helper(settings_json: str, write_lock: Any) -> None:
 
     _engine = make_engine(Settings.model_validate_json(settings_json))
     _write_lock = write_lock
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     tune_gc()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A server killed with SIGKILL cannot stop its helpers; they notice and leave by themselves.
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _store_traces(project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
