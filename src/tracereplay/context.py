@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
 from tracereplay.db.engine import make_engine, make_session_factory, migrate
-from tracereplay.ingest.decoding import IngestPool, write_lock_for
+from tracereplay.ingest.decoding import IngestPool
 from tracereplay.ingest.writer import IngestWriter
 from tracereplay.jobs import JobQueue, build_queue
 from tracereplay.projects.service import KeyResolver
@@ -31,7 +31,7 @@ class AppContext:
         if run_migrations:
             migrate(engine)
         sessions = make_session_factory(engine)
-        writer = IngestWriter(engine, settings.ingest_batch_spans, write_lock_for(engine))
+        writer = IngestWriter(engine, settings.ingest_batch_spans)
         return cls(
             settings=settings,
             engine=engine,

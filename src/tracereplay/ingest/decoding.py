@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import Engine
@@ -121,6 +121,9 @@ class IngestPool:
         if self._processes <= 0:
             return None
         if self._executor is None:
+            if self._dialect == "sqlite":
+                # One writer at a time, across the helpers and the server's writer thread.
+                self._writer.write_lock = multiprocessing.get_context("spawn").Lock()
             # spawn, not fork: the server has threads (writer, job consumer) a fork would copy.
             self._executor = ProcessPoolExecutor(
                 self._processes,
@@ -156,10 +159,4 @@ class IngestPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
-
-
-def write_lock_for(engine: Engine) -> AbstractContextManager[Any] | None:
-    """One lock shared by every writer of a SQLite database, across processes."""
-    if engine.dialect.name != "sqlite":
-        return None
-    return multiprocessing.get_context("spawn").Lock()
+            self._writer.write_lock = None  # released now, not left to the interpreter's exit
