@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tests.conftest import API_KEY
 from tests.otlp_builders import (
     T0,
     llm_attributes,
@@ -248,3 +249,20 @@ def test_start_times_are_exact(client: TestClient) -> None:
     trace = client.get(f"/api/v1/traces/{trace_id}").json()
     expected = datetime.fromtimestamp(T0 / 1e9, tz=UTC)
     assert trace["start_time"].replace("Z", "+00:00") == expected.isoformat()
+
+
+def test_x_api_key_header_and_stored_attributes(client: TestClient) -> None:
+    trace_id, spans = agent_trace()
+    body = trace_request(spans).SerializeToString()
+    response = client.post(
+        "/v1/traces", content=body, headers={**PROTOBUF, "Authorization": "", "x-api-key": API_KEY}
+    )
+    assert response.status_code == 200, response.text
+    llm = next(s for s in client.get(f"/api/v1/traces/{trace_id}").json()["spans"] if s["kind"] == "LLM")
+    # Message keys read into input/output messages are not stored twice; the rest stays raw.
+    assert not any(
+        key.startswith(("llm.input_messages.", "llm.output_messages.")) for key in llm["attributes"]
+    )
+    assert llm["attributes"]["llm.model_name"] == "gpt-4o-mini"
+    assert llm["attributes"]["llm.invocation_parameters"] == '{"temperature": 0.3}'
+    assert llm["input_messages"] == [{"role": "user", "content": "What is the capital of France?"}]
