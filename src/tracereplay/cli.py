@@ -149,7 +149,7 @@ def import_file(
             if not line.strip():
                 continue
             try:
-                decoded = spans_from_request(parse_trace_request(orjson.loads(line), json=True))
+                decoded = spans_from_request(parse_trace_request(orjson.loads(line), json=True), ctx.prices)
             except (orjson.JSONDecodeError, TraceReplayError) as exc:
                 raise TraceReplayError(f"{path}:{number}: {exc}") from exc
             with ctx.engine.begin() as conn:

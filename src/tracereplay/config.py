@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         description="SQLite `synchronous` pragma: NORMAL survives a process crash, FULL a power cut.",
     )
     log_level: str = Field(default="info", description="Server log level.")
+    prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Price overrides in $ per million tokens, by model name or pattern: "
+        '{"gpt-4o*": {"input": 2.5, "output": 10}}; they win over the bundled genai-prices data.',
+    )
 
     @field_validator("home", mode="after")
     @classmethod

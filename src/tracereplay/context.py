@@ -13,6 +13,7 @@ from tracereplay.ingest.decoding import IngestPool
 from tracereplay.ingest.writer import IngestWriter
 from tracereplay.jobs import JobQueue, build_queue
 from tracereplay.projects.service import KeyResolver
+from tracereplay.providers.pricing import PriceBook
 
 
 @dataclass
@@ -22,6 +23,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     writer: IngestWriter
     ingest: IngestPool
+    prices: PriceBook
     keys: KeyResolver
     queue: JobQueue
 
@@ -32,12 +34,14 @@ class AppContext:
             migrate(engine)
         sessions = make_session_factory(engine)
         writer = IngestWriter(engine, settings.ingest_batch_spans)
+        prices = PriceBook(settings.prices)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             writer=writer,
-            ingest=IngestPool(settings, engine, writer),
+            ingest=IngestPool(settings, engine, writer, prices),
+            prices=prices,
             keys=KeyResolver(sessions),
             queue=build_queue(settings, sessions),
         )

@@ -36,6 +36,7 @@ from tracereplay.ingest.otlp import (
 )
 from tracereplay.ingest.store import prepare_spans, write_spans
 from tracereplay.ingest.writer import IngestWriter
+from tracereplay.providers.pricing import PriceBook
 
 INLINE_BELOW_BYTES = 16 * 1024
 
@@ -53,8 +54,8 @@ def default_processes() -> int:
     return 0 if cpus < 2 else min(cpus, 4)
 
 
-def decode_traces(body: bytes, json_mode: bool, dialect: str) -> Decoded:
-    decoded = spans_from_request(parse_trace_request(body, json=json_mode))
+def decode_traces(body: bytes, json_mode: bool, dialect: str, prices: PriceBook | None) -> Decoded:
+    decoded = spans_from_request(parse_trace_request(body, json=json_mode), prices)
     prepare_spans(decoded.spans, dialect)
     return decoded
 
@@ -67,13 +68,16 @@ def decode_logs(body: bytes, json_mode: bool) -> Decoded:
 
 _engine: Engine | None = None
 _write_lock: Any = None
+_prices: PriceBook | None = None
 
 
 def _start_helper(settings_json: str, write_lock: Any) -> None:
-    global _engine, _write_lock
+    global _engine, _write_lock, _prices
     from tracereplay.db.engine import make_engine
 
-    _engine = make_engine(Settings.model_validate_json(settings_json))
+    settings = Settings.model_validate_json(settings_json)
+    _engine = make_engine(settings)
+    _prices = PriceBook(settings.prices)
     _write_lock = write_lock
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     tune_gc()
@@ -89,7 +93,7 @@ def _exit_with_parent(parent: int) -> None:
 def _store_traces(project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
     """Decode and commit one request; returns only what the response needs."""
     assert _engine is not None
-    decoded = decode_traces(body, json_mode, _engine.dialect.name)
+    decoded = decode_traces(body, json_mode, _engine.dialect.name, _prices)
     if decoded.spans:
         with _write_lock or nullcontext(), _engine.begin() as conn:
             write_spans(conn, project_rowid, decoded.spans)
@@ -102,8 +106,9 @@ def _store_traces(project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
 class IngestPool:
     """Stores OTLP requests through `processes` helper processes (0: all in the server)."""
 
-    def __init__(self, settings: Settings, engine: Engine, writer: IngestWriter) -> None:
+    def __init__(self, settings: Settings, engine: Engine, writer: IngestWriter, prices: PriceBook) -> None:
         self._settings = settings
+        self._prices = prices
         self._dialect = engine.dialect.name
         self._writer = writer
         configured = settings.ingest_processes
@@ -137,7 +142,7 @@ class IngestPool:
         """Decode and durably store a trace export request; the result carries rejections only."""
         pool = self._pool() if len(body) >= INLINE_BELOW_BYTES else None
         if pool is None:
-            decoded = decode_traces(body, json_mode, self._dialect)
+            decoded = decode_traces(body, json_mode, self._dialect, self._prices)
             if decoded.spans:
                 await asyncio.wrap_future(self._writer.submit_spans(project_rowid, decoded.spans))
             return decoded

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from tracereplay.ingest.otlp import NORMALISED_COLUMNS, TRACE_HINTS, IncomingSpan, build_span
+from tracereplay.providers.pricing import PriceBook
 
 
-def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[IncomingSpan]:
+def spans_from_batch(spans: Iterable[dict[str, Any]], prices: PriceBook | None = None) -> list[IncomingSpan]:
     """Each dict is a validated `SpanIn`; explicit fields override what attributes imply."""
     incoming = []
     for item in spans:
@@ -33,6 +34,11 @@ def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[IncomingSpan]:
         for column in NORMALISED_COLUMNS:
             if item.get(column) is not None:
                 span.row[column] = item[column]
+        row = span.row
+        if prices is not None and row["kind"] == "LLM" and row["cost"] is None:
+            row["cost"] = prices.cost(
+                row["provider"], row["model"], row["prompt_tokens"], row["completion_tokens"]
+            )
         for hint in TRACE_HINTS:
             if item.get(hint) is not None:
                 span.hints[hint] = item[hint]

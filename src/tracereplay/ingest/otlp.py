@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tracereplay.errors import InvalidInput
 from tracereplay.ingest.conventions import NormalisedFields, normalise
+from tracereplay.providers.pricing import PriceBook
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATUS_CODES = ("UNSET", "OK", "ERROR")
@@ -193,8 +194,9 @@ def build_span(
     attributes: dict[str, Any],
     events: list[dict[str, Any]] | None,
     resource: dict[str, Any],
+    prices: PriceBook | None = None,
 ) -> IncomingSpan:
-    """The stored form of a span, whatever format it arrived in."""
+    """The stored form of a span, whatever format it arrived in; LLM spans get their cost."""
     fields = normalise(attributes, events or ())
     row: dict[str, Any] = {
         "span_id": span_id,
@@ -211,6 +213,10 @@ def build_span(
         "cost": None,
     }
     row.update(normalised_columns(fields))
+    if prices is not None and row["kind"] == "LLM":
+        row["cost"] = prices.cost(
+            row["provider"], row["model"], row["prompt_tokens"], row["completion_tokens"]
+        )
     hints = {key: fields[key] for key in TRACE_HINTS if key in fields}  # type: ignore[literal-required]
     environment = resource.get("deployment.environment.name") or resource.get("deployment.environment")
     if environment is not None:
@@ -218,7 +224,7 @@ def build_span(
     return IncomingSpan(trace_id, row, hints)
 
 
-def spans_from_request(request: Any) -> Decoded:
+def spans_from_request(request: Any, prices: PriceBook | None = None) -> Decoded:
     """Every span of an ExportTraceServiceRequest; malformed spans are counted as rejected."""
     decoded = Decoded()
     for resource_spans in request.resource_spans:
@@ -245,6 +251,7 @@ def spans_from_request(request: Any) -> Decoded:
                         attributes_dict(span.attributes),
                         _events(span),
                         resource,
+                        prices,
                     )
                 )
     return decoded

@@ -1,0 +1,97 @@
+"""Model prices and the cost of an LLM call.
+
+Prices come from `genai-prices` (its bundled data: no network at run time), overridden per
+model by the user (`TRACEREPLAY_PRICES` / `[prices]` in the config file). A model with no
+known price has cost None ("unknown"), never 0. Lookups are cached per (provider, model):
+cost is computed for every LLM span at ingestion, and genai-prices' own calculation is far
+too slow to run per span.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per million tokens."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+    source: str  # "genai-prices" or "override"
+
+
+def _number(value: Any) -> float | None:
+    # Tiered prices (by prompt length) are priced at their base tier.
+    value = getattr(value, "base", value)
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class PriceBook:
+    def __init__(self, overrides: Mapping[str, Mapping[str, float]] | None = None) -> None:
+        """`overrides` maps a model name or pattern ("gpt-4o*", "openai:gpt-4o-mini") to
+        `{"input": $/Mtok, "output": $/Mtok}`."""
+        self._overrides = dict(overrides or {})
+        self._cache: dict[tuple[str | None, str], Price | None] = {}
+        self._lock = threading.Lock()
+
+    def price(self, provider: str | None, model: str) -> Price | None:
+        key = (provider, model)
+        if key in self._cache:
+            return self._cache[key]
+        price = self._override(provider, model) or _bundled_price(provider, model)
+        with self._lock:
+            self._cache[key] = price
+        return price
+
+    def cost(
+        self,
+        provider: str | None,
+        model: str | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+    ) -> float | None:
+        """Dollars for one call, or None when the model's price or the token counts are unknown."""
+        if not model or (prompt_tokens is None and completion_tokens is None):
+            return None
+        price = self.price(provider, model)
+        if price is None:
+            return None
+        return (
+            (prompt_tokens or 0) * price.input_per_mtok + (completion_tokens or 0) * price.output_per_mtok
+        ) / 1e6
+
+    def _override(self, provider: str | None, model: str) -> Price | None:
+        names = [model] if provider is None else [f"{provider}:{model}", model]
+        for pattern, values in self._overrides.items():
+            if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+                return Price(float(values.get("input", 0.0)), float(values.get("output", 0.0)), "override")
+        return None
+
+
+def _bundled_price(provider: str | None, model: str) -> Price | None:
+    from genai_prices import data_snapshot  # imported on first use: it is not small
+
+    snapshot = data_snapshot.get_snapshot()
+    found = None
+    for provider_id in [provider, None] if provider else [None]:
+        try:
+            found = snapshot.find_provider_model(model, None, provider_id, None)
+            break
+        except LookupError:
+            continue
+    if found is None:
+        return None
+    prices = found[1].get_prices(datetime.now(UTC))
+    input_price, output_price = _number(prices.input_mtok), _number(prices.output_mtok)
+    if input_price is None and output_price is None:
+        return None
+    return Price(input_price or 0.0, output_price or 0.0, "genai-prices")
