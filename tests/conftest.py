@@ -31,7 +31,7 @@ pytest_plugins = ["tests.support.plugin"]
 API_KEY = "tr-test-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 PG_ADMIN_URL = os.environ.get("TRACEREPLAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = "projects, api_keys, traces, spans, trace_tags, scores, log_records"
+TABLES = "projects, api_keys, traces, spans, trace_tags, scores, log_records, replays"
 
 
 def _pg_reachable() -> str | None:

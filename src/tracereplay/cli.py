@@ -35,6 +35,8 @@ traces_app = typer.Typer(help="Browse stored traces.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(traces_app, name="traces")
 app.add_typer(keys_app, name="keys")
+replays_app = typer.Typer(help="A trace's replays.", no_args_is_help=True)
+app.add_typer(replays_app, name="replays")
 
 # Piped output keeps whole lines (trace ids) instead of wrapping at an assumed 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -275,6 +277,107 @@ def keys_revoke(key_id: int) -> None:
     ctx = _context()
     info = projects.revoke_key(ctx.sessions, key_id)
     console.print(f"revoked key {info.id} ({info.prefix}…) of project {info.project}")
+
+
+def _parameter(text: str) -> tuple[str, object]:
+    """`name=value`: the value read as JSON (0.2, 200, true, null, "text"), else as a string."""
+    name, separator, raw = text.partition("=")
+    if not separator or not name:
+        raise TraceReplayError(f"--param {text!r}: write it as name=value, e.g. --param temperature=0")
+    try:
+        return name.strip(), orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return name.strip(), raw
+
+
+def _replay_line(replay: object) -> str:
+    from tracereplay.db.models import Replay
+
+    assert isinstance(replay, Replay)
+    line = (
+        f"{replay.replay_id}  {replay.status:<9} {replay.llm_spans_done}/{replay.llm_spans_total} LLM spans"
+    )
+    if replay.result_trace_id:
+        line += f"  -> trace {replay.result_trace_id}"
+    if replay.error:
+        line += f"  ({escape(replay.error)})"
+    return line
+
+
+@app.command()
+def replay(
+    trace_id: str,
+    model: Annotated[
+        str | None, typer.Option(help="Model for every LLM span (provider:model or a name).")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Parameter override, name=value (repeatable; =null removes)."),
+    ] = None,
+    prompt_version: Annotated[
+        str | None, typer.Option("--prompt-version", help="Prompt template version id.")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow progress until the replay ends.")] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Replay a trace with another model, prompt version or parameters."""
+    import time
+
+    from tracereplay.db.models import Trace
+    from tracereplay.replay.service import FINISHED, ReplayRequest, create_replay, get_replay
+
+    ctx = _context()
+    rowid = _project_rowid(ctx, project)
+    request = ReplayRequest(model, prompt_version, dict(_parameter(p) for p in param or []) or None)
+    created = create_replay(
+        ctx.sessions, ctx.providers, rowid, trace_id, request,
+        retention_days=ctx.settings.retention_days, enqueue=ctx.queue.enqueue_replay,
+    )  # fmt: skip
+    console.print(f"replay {created.replay_id} queued for trace {trace_id}")
+    if not wait:
+        return
+    columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.completed}/{task.total} LLM spans"))
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("replay", total=created.llm_spans_total)
+        while True:
+            with ctx.sessions() as session:
+                current, source = get_replay(session, rowid, created.replay_id)
+            progress.update(task, completed=current.llm_spans_done)
+            if current.status in FINISHED:
+                break
+            time.sleep(0.2)
+    with ctx.sessions() as session:
+        result = session.scalar(
+            select(Trace).where(Trace.project_rowid == rowid, Trace.trace_id == current.result_trace_id)
+        )
+    console.print(_replay_line(current))
+    if result is not None:
+        console.print(
+            f"duration {result.duration_ms or 0:.0f} ms (was {source.duration_ms or 0:.0f}), "
+            f"tokens {result.total_tokens or 0} (was {source.total_tokens or 0}), "
+            f"cost {_money(result.cost)} (was {_money(source.cost)})"
+        )
+    if current.status != "COMPLETED":
+        raise SystemExit(1)
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.6f}"
+
+
+@replays_app.command("list")
+def replays_list(trace_id: str, project: ProjectOption = None) -> None:
+    """A trace's replays, newest first."""
+    from tracereplay.replay.service import list_replays
+
+    ctx = _context()
+    with ctx.sessions() as session:
+        _, replays = list_replays(
+            session, _project_rowid(ctx, project), trace_id, ctx.settings.retention_days
+        )
+    for item in replays:
+        overrides = orjson.dumps(item.overrides).decode()
+        console.print(f"{item.created_at:%Y-%m-%d %H:%M:%S}  {_replay_line(item)}  {escape(overrides)}")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,32 @@ def _config_file() -> Path | None:
     home = Path(os.environ.get("TRACEREPLAY_HOME", "~/.tracereplay")).expanduser()
     candidate = home / "config.toml"
     return candidate if candidate.exists() else None
+
+
+class OpenAICompatibleEndpoint(BaseModel):
+    """One OpenAI-compatible server replays may call (vLLM, Ollama, llama.cpp server, OpenRouter…).
+
+    `api_key_env` names the environment variable holding its key (empty for local servers that
+    need none); `Settings` resolves it into `api_key` once, when the settings load.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    base_url: str
+    api_key_env: str = ""
+    models: list[str] = Field(default_factory=list)
+    api_key: SecretStr | None = None
+
+    @field_validator("name", mode="after")
+    @classmethod
+    def _not_a_builtin_provider(cls, value: str) -> str:
+        if value in {"openai", "anthropic", "local"}:
+            raise ValueError(f"'{value}' is a built-in provider; give the endpoint another name")
+        return value
+
+
+def _env_or_prefixed(name: str) -> AliasChoices:
+    """`TRACEREPLAY_<NAME>`, else the SDK's own `<NAME>`, else the field name (TOML file, kwargs)."""
+    return AliasChoices(f"TRACEREPLAY_{name}", name, name.lower())
 
 
 class Settings(BaseSettings):
@@ -81,6 +107,45 @@ class Settings(BaseSettings):
         description="Price overrides in $ per million tokens, by model name or pattern: "
         '{"gpt-4o*": {"input": 2.5, "output": 10}}; they win over the bundled genai-prices data.',
     )
+    # Provider credentials are read under the SDKs' own names too, so pointing the server at a
+    # gateway needs no config file; they are then passed to the SDK clients explicitly.
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env_or_prefixed("OPENAI_API_KEY"),
+        description="OpenAI API key (also read from OPENAI_API_KEY).",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=_env_or_prefixed("OPENAI_BASE_URL"),
+        description="OpenAI API base URL, e.g. a gateway (also read from OPENAI_BASE_URL).",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env_or_prefixed("ANTHROPIC_API_KEY"),
+        description="Anthropic API key (also read from ANTHROPIC_API_KEY).",
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=_env_or_prefixed("ANTHROPIC_BASE_URL"),
+        description="Anthropic API base URL (also read from ANTHROPIC_BASE_URL).",
+    )
+    openai_compatible: list[OpenAICompatibleEndpoint] = Field(
+        default_factory=list,
+        description="OpenAI-compatible endpoints: [{name, base_url, api_key_env, models}], as JSON "
+        "or [[openai_compatible]] tables in the TOML file.",
+    )
+    provider_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout of one LLM call attempt, in seconds."
+    )
+    provider_max_retries: int = Field(
+        default=4,
+        ge=0,
+        description="Retries of an LLM call on 429, 5xx, timeouts and connection errors "
+        "(exponential backoff, honouring Retry-After).",
+    )
+    provider_concurrency: int = Field(
+        default=8, ge=1, description="Most LLM calls in flight at once per provider, per process."
+    )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -94,6 +159,26 @@ class Settings(BaseSettings):
         if upper not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
         return upper
+
+    @field_validator(
+        "openai_api_key", "openai_base_url", "anthropic_api_key", "anthropic_base_url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `OPENAI_API_KEY=` in a shell means "no key", as it does for the SDKs.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _resolve_endpoint_keys(self) -> Settings:
+        names = [endpoint.name for endpoint in self.openai_compatible]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"openai_compatible endpoint names must be unique: {duplicates}")
+        for endpoint in self.openai_compatible:
+            if endpoint.api_key is None and endpoint.api_key_env:
+                key = os.environ.get(endpoint.api_key_env)
+                endpoint.api_key = SecretStr(key) if key else None
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -14,6 +14,8 @@ from tracereplay.ingest.writer import IngestWriter
 from tracereplay.jobs import JobQueue, build_queue
 from tracereplay.projects.service import KeyResolver
 from tracereplay.providers.pricing import PriceBook
+from tracereplay.providers.registry import ProviderRegistry
+from tracereplay.replay.executor import ReplayDeps
 
 
 @dataclass
@@ -24,6 +26,7 @@ class AppContext:
     writer: IngestWriter
     ingest: IngestPool
     prices: PriceBook
+    providers: ProviderRegistry
     keys: KeyResolver
     queue: JobQueue
 
@@ -35,6 +38,7 @@ class AppContext:
         sessions = make_session_factory(engine)
         writer = IngestWriter(engine, settings.ingest_batch_spans)
         prices = PriceBook(settings.prices)
+        providers = ProviderRegistry.from_settings(settings)
         return cls(
             settings=settings,
             engine=engine,
@@ -42,8 +46,9 @@ class AppContext:
             writer=writer,
             ingest=IngestPool(settings, engine, writer, prices),
             prices=prices,
+            providers=providers,
             keys=KeyResolver(sessions),
-            queue=build_queue(settings, sessions),
+            queue=build_queue(settings, sessions, ReplayDeps(engine, sessions, providers, prices)),
         )
 
     def close(self) -> None:

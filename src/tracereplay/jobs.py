@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
 from tracereplay.errors import StartupError
+from tracereplay.replay.executor import ReplayDeps, run_replay
+from tracereplay.replay.sweeper import sweep_replays
 from tracereplay.traces.retention import purge_expired_traces
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,10 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]
 class JobQueue:
     huey: Huey
     settings: Settings
+    run_replay: Any  # the Huey task; calling it enqueues
+
+    def enqueue_replay(self, replay_id: str) -> None:
+        self.run_replay(replay_id)
 
     def consumer(self, workers: int | None = None, *, embedded: bool = False) -> Consumer:
         """A consumer whose threads run tasks; polls often so queued jobs start quickly."""
@@ -63,7 +69,7 @@ class JobQueue:
         )
 
 
-def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> JobQueue:
+def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: ReplayDeps) -> JobQueue:
     huey = make_huey(settings)
 
     # Every ten minutes is frequent enough for a day-granular window.
@@ -71,4 +77,12 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session]) -> JobQueue
     def purge() -> Any:
         return purge_expired_traces(sessions, settings.retention_days)
 
-    return JobQueue(huey, settings)
+    @huey.task(name="run_replay")  # type: ignore[untyped-decorator]
+    def replay(replay_id: str) -> None:
+        run_replay(replays, replay_id)
+
+    @huey.periodic_task(crontab(minute="*"), name="sweep_replays")  # type: ignore[untyped-decorator]
+    def sweep() -> Any:
+        return sweep_replays(sessions, replay)
+
+    return JobQueue(huey, settings, replay)

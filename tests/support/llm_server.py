@@ -3,8 +3,9 @@
 It speaks real HTTP so the official SDKs, and the instrumentation libraries wrapped around
 them, exercise their whole request path. Answers come from a queue of scripted items
 (`Reply` or `Failure`); when the queue is empty a deterministic echo answer is produced.
-Replies are provider-neutral (text, tool calls, token counts) so another wire format, such as
-Anthropic's `/v1/messages`, only needs one more entry in `_ROUTES` and a renderer.
+Replies are provider-neutral (text, tool calls, token counts), rendered in OpenAI's wire format
+(`/v1/chat/completions`, `/v1/completions`) or Anthropic's (`/v1/messages`, non-streaming; point
+the Anthropic SDK at `anthropic_base_url`).
 """
 
 from __future__ import annotations
@@ -137,6 +138,11 @@ class LLMServer:
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """The Anthropic SDK adds `/v1/messages` to its base URL itself."""
+        return self.base_url.removesuffix("/v1")
 
     def start(self) -> LLMServer:
         # A short poll interval keeps stop() fast; the idle wake-ups cost nothing measurable.
@@ -377,6 +383,33 @@ class _Handler(BaseHTTPRequestHandler):
 
         self._stream(chunks(), reply.chunk_delay)
 
+    def _messages(self, body: dict[str, Any]) -> None:
+        """Anthropic's Messages API, non-streaming: the same scripted replies, Anthropic's shape."""
+        if body.get("stream"):
+            self._send_error(400, "The test server does not stream /v1/messages", "invalid_request_error")
+            return
+        reply = self._answer(body)
+        if reply is None:
+            return
+        llm = self.server.llm
+        content: list[dict[str, Any]] = []
+        if reply.text is not None:
+            content.append({"type": "text", "text": reply.text})
+        for call in reply.tool_calls:
+            arguments = json.loads(call.arguments_json())
+            content.append({"type": "tool_use", "id": call.id or f"toolu_{llm._next_id()}",
+                            "name": call.name, "input": arguments})  # fmt: skip
+        stop_reason = _ANTHROPIC_STOP_REASONS.get(reply.finish_reason or "", reply.finish_reason)
+        tool_uses = [block for block in content if block["type"] == "tool_use"]
+        usage = _usage(reply, [body.get("system"), body.get("messages", [])], tool_uses, 1)
+        self._send_json(200, {
+            "id": f"msg_{llm._next_id()}", "type": "message", "role": "assistant",
+            "model": reply.model or body.get("model", "unknown"), "content": content,
+            "stop_reason": stop_reason or ("tool_use" if tool_uses else "end_turn"),
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]},
+        })  # fmt: skip
+
     # -- wire helpers -------------------------------------------------------------------
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -391,6 +424,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(
         self, status: int, message: str, error_type: str, headers: dict[str, str] | None = None
     ) -> None:
+        if self.path.startswith("/v1/messages"):  # Anthropic's error envelope
+            anthropic_error = {"type": "error", "error": {"type": error_type, "message": message}}
+            self._send_json(status, anthropic_error, headers)
+            return
         error = {"message": message, "type": error_type, "param": None, "code": None}
         self._send_json(status, {"error": error}, headers)
 
@@ -432,8 +469,12 @@ def _usage(reply: Reply, prompt: Any, calls: list[dict[str, Any]], n: int) -> di
     }
 
 
+# The test server's replies speak OpenAI finish reasons; Anthropic names them differently.
+_ANTHROPIC_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
 _ROUTES: dict[tuple[str, str], Callable[[_Handler, Any], None]] = {
     ("GET", "/v1/models"): _Handler._models,
     ("POST", "/v1/chat/completions"): _Handler._chat_completions,
     ("POST", "/v1/completions"): _Handler._completions,
+    ("POST", "/v1/messages"): _Handler._messages,
 }

@@ -92,8 +92,34 @@ class Trace(Base):
     total_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost: Mapped[float | None] = mapped_column(Float)
     source_trace_id: Mapped[str | None] = mapped_column(String(32))
+    replay_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Replay(Base):
+    """One job re-executing one trace with one set of overrides. The system of record: the
+    queue only carries "run replay X"."""
+
+    __tablename__ = "replays"
+    __table_args__ = (Index("ix_replays_source", "source_trace_rowid", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    replay_id: Mapped[str] = mapped_column(String(32), unique=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    source_trace_rowid: Mapped[int] = mapped_column(ForeignKey("traces.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    llm_spans_total: Mapped[int] = mapped_column(Integer, default=0)
+    llm_spans_done: Mapped[int] = mapped_column(Integer, default=0)
+    llm_spans_failed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    result_trace_id: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TraceTag(Base):

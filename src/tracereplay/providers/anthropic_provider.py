@@ -1,0 +1,314 @@
+"""Anthropic through the official `anthropic` SDK's sync client.
+
+Normalised (OpenAI-shaped) requests are mapped to the Messages API and back:
+
+- system (and developer) messages -> the top-level `system` prompt, joined by blank lines;
+- assistant `tool_calls` <-> `tool_use` blocks (arguments: JSON string <-> `input` object);
+- `tool` messages -> `tool_result` blocks in a user turn; consecutive turns of one role are
+  merged, as the API wants the results of parallel tool calls in one user turn;
+- tools -> `{name, description, input_schema}`; `tool_choice` and `parallel_tool_calls` ->
+  Anthropic's `tool_choice`; `stop` -> `stop_sequences`; `user` -> `metadata.user_id`;
+- `max_tokens` (or `max_completion_tokens`) is required by the API: a span recorded without
+  one is replayed with `DEFAULT_MAX_TOKENS` (1024);
+- OpenAI-only parameters (seed, penalties, logprobs, n, response_format, …) are dropped, so
+  a trace recorded on OpenAI replays on Claude; any other parameter goes into the request
+  body as given (temperature, top_p, top_k, thinking, …);
+- `stop_reason` -> OpenAI finish reasons (end_turn/stop_sequence -> stop, tool_use ->
+  tool_calls, max_tokens -> length, refusal -> content_filter).
+
+Retries, back-off and `Retry-After` are the SDK's own, as for OpenAI. The SDK's built-in
+OpenTelemetry spans are switched off: replays are recorded by tracereplay itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import anthropic
+from anthropic.resources import Messages
+from anthropic.types import Message, Model
+
+from tracereplay.providers.base import (
+    CallPolicy,
+    CompletionRequest,
+    CompletionResponse,
+    Provider,
+    Stopwatch,
+    api_error_text,
+    is_retried_status,
+    sdk_model_names,
+)
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+DEFAULT_MAX_TOKENS = 1024
+
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+}
+
+# OpenAI parameters the Messages API has no equivalent for (it rejects unknown fields).
+_OPENAI_ONLY = frozenset(
+    {"seed", "frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs",
+     "n", "response_format", "store", "modalities", "audio", "prediction", "reasoning_effort",
+     "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "safety_identifier",
+     "verbosity", "web_search_options", "functions", "function_call", "moderation",
+     "service_tier", "metadata"}
+)  # fmt: skip
+# Parameters mapped by this module, or never taken from a span (a replay is one non-streamed call).
+_MAPPED = frozenset(
+    {"self", "model", "messages", "system", "tools", "tool_choice", "parallel_tool_calls",
+     "max_tokens", "max_completion_tokens", "stop", "user", "stream", "stream_options",
+     "timeout", "extra_headers", "extra_query", "extra_body"}
+)  # fmt: skip
+_NAMED_PARAMETERS = frozenset(inspect.signature(Messages.create).parameters) - _MAPPED
+
+
+def anthropic_models() -> list[str]:
+    """Claude models as the installed SDK knows them, without those it warns are deprecated."""
+    try:
+        from anthropic._data.deprecated_models import DEPRECATED_MODELS
+    except ImportError:  # a private module; older and newer SDKs may not have it
+        DEPRECATED_MODELS = {}
+    return sdk_model_names(Model, exclude=DEPRECATED_MODELS)
+
+
+class AnthropicProvider(Provider):
+    def __init__(
+        self,
+        name: str = "anthropic",
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        models: Iterable[str] = (),
+        policy: CallPolicy,
+    ) -> None:
+        super().__init__(name, policy, secrets=[api_key])
+        self.base_url = base_url or ANTHROPIC_BASE_URL
+        self._models = list(models)
+        self._client = anthropic.Anthropic(
+            api_key=api_key,
+            base_url=self.base_url,
+            timeout=policy.timeout_seconds,
+            max_retries=policy.max_retries,
+            open_telemetry={"traces": False, "propagation": False},
+        )
+
+    def models(self) -> list[str]:
+        return list(self._models)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _complete(self, request: CompletionRequest) -> CompletionResponse:
+        call = to_anthropic_call(request)
+        stopwatch = Stopwatch()
+        try:
+            raw = self._client.messages.with_raw_response.create(**call)
+            message: Message = raw.parse()
+        except anthropic.APITimeoutError as exc:
+            timeout = self.policy.timeout_seconds
+            raise self.failure(request.model, f"timed out after {timeout:g} s", retried=True) from exc
+        except anthropic.APIConnectionError as exc:
+            raise self.failure(request.model, f"could not reach {self.base_url}", retried=True) from exc
+        except anthropic.APIStatusError as exc:
+            status = exc.status_code
+            text = api_error_text(exc.body, exc.message)
+            raise self.failure(
+                request.model,
+                f"failed with HTTP {status} from {self.base_url}: {text}",
+                retried=is_retried_status(status),
+                http_status=status,
+            ) from exc
+        except anthropic.AnthropicError as exc:
+            raise self.failure(request.model, f"failed: {exc}") from exc
+        try:
+            latency_ms = raw.elapsed.total_seconds() * 1000.0
+        except RuntimeError:  # the response was not closed: no elapsed time recorded
+            latency_ms = stopwatch.elapsed_ms()
+        return from_anthropic_message(message, request.model, latency_ms, raw.retries_taken + 1)
+
+
+def to_anthropic_call(request: CompletionRequest) -> dict[str, Any]:
+    """The keyword arguments of `messages.create` for a normalised request."""
+    parameters = {k: v for k, v in request.parameters.items() if v is not None}
+    system, messages = to_anthropic_messages(request.messages)
+    max_tokens = parameters.get("max_tokens") or parameters.get("max_completion_tokens")
+    call: dict[str, Any] = {
+        "model": request.model,
+        "messages": messages,
+        "max_tokens": max_tokens or DEFAULT_MAX_TOKENS,
+    }
+    if system:
+        call["system"] = system
+    if request.tools:
+        call["tools"] = [_to_anthropic_tool(tool) for tool in request.tools]
+        choice = _to_anthropic_tool_choice(parameters.get("tool_choice"))
+        if parameters.get("parallel_tool_calls") is False:
+            choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+        if choice is not None:
+            call["tool_choice"] = choice
+    stop = parameters.get("stop")
+    if stop:
+        call["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if parameters.get("user"):
+        call["metadata"] = {"user_id": str(parameters["user"])}
+    extra: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if key in _MAPPED or key in _OPENAI_ONLY:
+            continue
+        (call if key in _NAMED_PARAMETERS else extra)[key] = value
+    if extra:
+        call["extra_body"] = extra
+    return call
+
+
+def to_anthropic_messages(messages: Iterable[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Normalised messages -> (system prompt, Messages API turns)."""
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append(_plain_text(message))
+            continue
+        if role == "tool":
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or ""}
+            blocks = _content_blocks(message)
+            if blocks:
+                result["content"] = blocks
+            _append_turn(turns, "user", [result])
+            continue
+        blocks = _content_blocks(message)
+        if role == "assistant":
+            blocks += [_to_tool_use(call) for call in message.get("tool_calls") or []]
+            _append_turn(turns, "assistant", blocks)
+        else:
+            _append_turn(turns, "user", blocks)
+    for turn in turns:  # a turn that is one text block is sent as a plain string
+        blocks = turn["content"]
+        if len(blocks) == 1 and blocks[0]["type"] == "text":
+            turn["content"] = blocks[0]["text"]
+        elif not blocks:
+            turn["content"] = ""
+    return "\n\n".join(s for s in system if s), turns
+
+
+def _append_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"].extend(blocks)
+    else:
+        turns.append({"role": role, "content": list(blocks)})
+
+
+def _plain_text(message: dict[str, Any]) -> str:
+    if message.get("parts"):
+        return "\n".join(p.get("text", "") for p in message["parts"] if p.get("type") == "text")
+    content = message.get("content")
+    return content if isinstance(content, str) else ""
+
+
+def _content_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Text and image blocks; empty text is left out (the API rejects empty text blocks)."""
+    if not message.get("parts"):
+        text = _plain_text(message)
+        return [{"type": "text", "text": text}] if text else []
+    blocks = []
+    for part in message["parts"]:
+        if part.get("type") == "text":
+            if part.get("text"):
+                blocks.append({"type": "text", "text": part["text"]})
+        elif part.get("type") == "image" and part.get("url"):
+            blocks.append({"type": "image", "source": _image_source(part["url"])})
+    return blocks
+
+
+def _image_source(url: str) -> dict[str, Any]:
+    if url.startswith("data:") and ";base64," in url:
+        media_type, data = url[len("data:") :].split(";base64,", 1)
+        return {"type": "base64", "media_type": media_type, "data": data}
+    return {"type": "url", "url": url}
+
+
+def _to_tool_use(call: dict[str, Any]) -> dict[str, Any]:
+    arguments = call.get("arguments")
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except ValueError:
+        parsed = None
+    # `input` must be an object; keep a model's malformed arguments rather than drop them.
+    tool_input = parsed if isinstance(parsed, dict) else {"arguments": arguments}
+    return {
+        "type": "tool_use",
+        "id": call.get("id") or "",
+        "name": call.get("name") or "",
+        "input": tool_input,
+    }
+
+
+def _to_anthropic_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    function = tool.get("function")
+    if not isinstance(function, dict):
+        return tool  # already in Anthropic's shape (a span recorded from the Anthropic SDK)
+    converted = {
+        "name": function.get("name", ""),
+        "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+    }
+    if function.get("description"):
+        converted["description"] = function["description"]
+    return converted
+
+
+def _to_anthropic_tool_choice(choice: Any) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if isinstance(choice, str):
+        return {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}.get(choice)
+    if isinstance(choice, dict):
+        if choice.get("type") == "function":
+            return {"type": "tool", "name": (choice.get("function") or {}).get("name", "")}
+        return choice  # already Anthropic's {"type": "auto" | "any" | "tool" | "none", …}
+    return None
+
+
+def from_anthropic_message(
+    message: Message, requested_model: str, latency_ms: float, attempts: int
+) -> CompletionResponse:
+    """Content blocks -> one normalised assistant message; usage with cache tokens counted as
+    prompt tokens, as OpenAI counts them."""
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in message.content:
+        if block.type == "text":
+            texts.append(block.text)
+        elif block.type == "tool_use":
+            calls.append({"id": block.id, "name": block.name, "arguments": json.dumps(block.input)})
+    finish = _FINISH_REASONS.get(message.stop_reason or "", message.stop_reason)
+    output: dict[str, Any] = {"role": "assistant"}
+    if texts or not calls:
+        output["content"] = "".join(texts)
+    if calls:
+        output["tool_calls"] = calls
+    if finish:
+        output["finish_reason"] = finish
+    usage = message.usage
+    prompt_tokens = (
+        usage.input_tokens + (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
+    )
+    return CompletionResponse(
+        output_messages=[output],
+        finish_reason=finish,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=usage.output_tokens,
+        total_tokens=prompt_tokens + usage.output_tokens,
+        latency_ms=latency_ms,
+        model=message.model or requested_model,
+        attempts=attempts,
+    )

@@ -1,0 +1,182 @@
+"""The one interface every LLM provider implements, its request/response shapes and its errors.
+
+Requests and responses use the normalised shapes of `tracereplay.ingest.conventions`
+(messages with role/content/parts/tool_calls/tool_call_id/name, tools in OpenAI function
+shape), so a replay hands a stored span's input to any provider unchanged. Each provider
+module translates those shapes to and from its SDK and converts the SDK's exceptions into
+the errors below at its boundary.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracereplay.errors import TraceReplayError
+
+
+@dataclass
+class CompletionRequest:
+    """One LLM call: a model name (without provider prefix), normalised messages and tools, and
+    invocation parameters by their OpenAI names (temperature, max_tokens, top_p, stop, seed,
+    response_format, tool_choice, …)."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompletionResponse:
+    """What the model answered, normalised: assistant messages (content and/or tool_calls, plus
+    finish_reason), OpenAI finish-reason names, token usage and latency.
+
+    `latency_ms` is the duration of the attempt that succeeded, so retry back-off caused by
+    replay load does not show up as model latency; `attempts` says how many were made.
+    """
+
+    output_messages: list[dict[str, Any]]
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    latency_ms: float
+    model: str
+    attempts: int = 1
+
+
+class ProviderError(TraceReplayError):
+    """An LLM call failed after the provider's retries. Its text never holds an API key."""
+
+    status = 502
+    code = "provider_error"
+
+
+class ProviderNotConfigured(TraceReplayError):
+    """A replay names a provider the server has no credentials or endpoint for."""
+
+    status = 422
+    code = "provider_not_configured"
+
+
+class UnknownModel(TraceReplayError):
+    """A model name that no configured provider lists and no naming convention recognises."""
+
+    status = 422
+    code = "unknown_model"
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """How one provider's calls are made: per-attempt timeout, retries left to the SDK (which
+    backs off exponentially and honours Retry-After on 408/409/429/5xx, timeouts and
+    connection errors), and the most calls in flight at once."""
+
+    timeout_seconds: float = 60.0
+    max_retries: int = 4
+    concurrency: int = 8
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret replaced; providers echo keys in some error bodies."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def is_retried_status(status: int) -> bool:
+    """Statuses both SDKs retry (absent an `x-should-retry` header saying otherwise)."""
+    return status in (408, 409, 429) or status >= 500
+
+
+def api_error_text(body: object, fallback: str) -> str:
+    """The human part of an API error body: OpenAI's `{"message"}` (the SDK unwraps `error`)
+    or Anthropic's `{"type": "error", "error": {"message"}}`."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return fallback
+
+
+class Provider(ABC):
+    """An LLM backend. `complete` is synchronous: replay workers are threads.
+
+    At most `concurrency` calls of one provider run at once in a process; further callers
+    wait for a slot, so however many replays run, one provider is not flooded by them.
+    """
+
+    name: str
+
+    def __init__(self, name: str, policy: CallPolicy, *, secrets: Iterable[str | None] = ()) -> None:
+        self.name = name
+        self.policy = policy
+        self._secrets = [s for s in secrets if s]
+        self._slots = threading.BoundedSemaphore(policy.concurrency)
+
+    def complete(self, request: CompletionRequest) -> CompletionResponse:
+        with self._slots:
+            return self._complete(request)
+
+    @abstractmethod
+    def _complete(self, request: CompletionRequest) -> CompletionResponse:
+        """Make the call (retries included); raise `ProviderError` when it fails."""
+
+    @abstractmethod
+    def models(self) -> list[str]:
+        """The model names this provider is known or configured to serve."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: a provider may hold no connections
+        """Release connections; the provider is not used afterwards."""
+
+    def failure(
+        self, model: str, what: str, *, retried: bool = False, http_status: int | None = None
+    ) -> ProviderError:
+        """The error for a failed call: provider, model and what failed, with secrets removed."""
+        note = (
+            f" (retried up to {self.policy.max_retries} times)" if retried and self.policy.max_retries else ""
+        )
+        what = what if len(what) <= 500 else what[:500] + "…"
+        message = redact(f"{self.name} call to model '{model}' {what}{note}", self._secrets)
+        details = {"provider": self.name, "model": model, "http_status": http_status}
+        return ProviderError(message, details=details)
+
+
+class Stopwatch:
+    """Wall-clock milliseconds since creation: the fallback latency when the SDK cannot tell
+    the duration of the final attempt."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._started) * 1000.0
+
+
+# Dated snapshots ("gpt-4o-2024-08-06", "claude-haiku-4-5-20251001", "gpt-4-0613") add length,
+# not choice, to a model list; their undated alias is listed instead.
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+
+
+def sdk_model_names(annotation: object, exclude: Iterable[str] = ()) -> list[str]:
+    """The model names an SDK declares in its `Literal[...]` model type, without dated
+    snapshots: a list that stays current as the SDK is upgraded. Any other name still works."""
+    names: list[str] = []
+    pending = [annotation]
+    while pending:
+        current = pending.pop(0)
+        for arg in typing.get_args(current):
+            if isinstance(arg, str):
+                names.append(arg)
+            else:
+                pending.append(arg)
+    skip = set(exclude)
+    return [n for n in dict.fromkeys(names) if n not in skip and not _SNAPSHOT.search(n)]

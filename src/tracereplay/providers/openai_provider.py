@@ -1,0 +1,189 @@
+"""OpenAI and every OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server, LM Studio, Groq,
+Together, OpenRouter, Azure's `/openai/v1`) through the official `openai` SDK's sync client.
+
+Retries, exponential back-off and `Retry-After` are the SDK's own (`max_retries`); the
+per-attempt timeout is the client's `timeout`. The key and base URL come from `Settings` and
+are passed explicitly, so the SDK's own environment look-up for them never applies.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import openai
+from openai.resources.chat import Completions
+from openai.types import ChatModel
+from openai.types.chat import ChatCompletion
+
+from tracereplay.providers.base import (
+    CallPolicy,
+    CompletionRequest,
+    CompletionResponse,
+    Provider,
+    Stopwatch,
+    api_error_text,
+    is_retried_status,
+    sdk_model_names,
+)
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+def openai_models() -> list[str]:
+    """OpenAI's chat models as the installed SDK knows them."""
+    return sdk_model_names(ChatModel)
+
+
+# The SDK insists on a key even for local servers that ignore it (Ollama, llama.cpp server).
+_PLACEHOLDER_KEY = "no-key-needed"
+
+# Request fields this module sets itself, never from a span's invocation parameters: a replay
+# is one non-streamed call with the span's own messages and tools.
+_OWNED = frozenset(
+    {"self", "model", "messages", "tools", "stream", "stream_options", "timeout",
+     "extra_headers", "extra_query", "extra_body"}
+)  # fmt: skip
+
+# Parameters the installed SDK accepts by name; any other goes into `extra_body`, so server
+# extras (vLLM's `top_k`, `repetition_penalty`, …) survive the SDK's keyword checking.
+_NAMED_PARAMETERS = frozenset(inspect.signature(Completions.create).parameters) - _OWNED
+
+
+class OpenAIProvider(Provider):
+    """One OpenAI-compatible endpoint: `name` is how replays address it (`name:model`)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        models: Iterable[str] = (),
+        policy: CallPolicy,
+    ) -> None:
+        super().__init__(name, policy, secrets=[api_key])
+        self.base_url = base_url
+        self._models = list(models)
+        self._client = openai.OpenAI(
+            api_key=api_key or _PLACEHOLDER_KEY,
+            base_url=base_url,
+            timeout=policy.timeout_seconds,
+            max_retries=policy.max_retries,
+        )
+
+    def models(self) -> list[str]:
+        return list(self._models)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _complete(self, request: CompletionRequest) -> CompletionResponse:
+        call: dict[str, Any] = {"model": request.model, "messages": to_openai_messages(request.messages)}
+        if request.tools:
+            call["tools"] = request.tools
+        extra: dict[str, Any] = {}
+        for key, value in request.parameters.items():
+            if key in _OWNED or value is None:
+                continue
+            (call if key in _NAMED_PARAMETERS else extra)[key] = value
+        if extra:
+            call["extra_body"] = extra
+        stopwatch = Stopwatch()
+        try:
+            raw = self._client.chat.completions.with_raw_response.create(**call)
+            completion: ChatCompletion = raw.parse()
+        except openai.APITimeoutError as exc:
+            timeout = self.policy.timeout_seconds
+            raise self.failure(request.model, f"timed out after {timeout:g} s", retried=True) from exc
+        except openai.APIConnectionError as exc:
+            raise self.failure(request.model, f"could not reach {self.base_url}", retried=True) from exc
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            text = api_error_text(exc.body, exc.message)
+            raise self.failure(
+                request.model,
+                f"failed with HTTP {status} from {self.base_url}: {text}",
+                retried=is_retried_status(status),
+                http_status=status,
+            ) from exc
+        except openai.OpenAIError as exc:
+            raise self.failure(request.model, f"failed: {exc}") from exc
+        try:
+            latency_ms = raw.elapsed.total_seconds() * 1000.0
+        except RuntimeError:  # the response was not closed: no elapsed time recorded
+            latency_ms = stopwatch.elapsed_ms()
+        return from_openai_completion(completion, request.model, latency_ms, raw.retries_taken + 1)
+
+
+def to_openai_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Normalised messages -> chat.completions `messages`."""
+    converted = []
+    for message in messages:
+        role = message.get("role") or "user"
+        out: dict[str, Any] = {"role": role}
+        if message.get("parts"):
+            out["content"] = [_to_openai_part(part) for part in message["parts"]]
+        elif message.get("content") is not None:
+            out["content"] = message["content"]
+        elif role != "assistant" or not message.get("tool_calls"):
+            out["content"] = ""  # only an assistant turn with tool calls may omit content
+        if message.get("tool_calls"):
+            out["tool_calls"] = [_to_openai_tool_call(call) for call in message["tool_calls"]]
+        if role == "tool":
+            out["tool_call_id"] = message.get("tool_call_id") or ""
+        elif message.get("name"):
+            out["name"] = message["name"]
+        converted.append(out)
+    return converted
+
+
+def _to_openai_part(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") == "image" and "url" in part:
+        return {"type": "image_url", "image_url": {"url": part["url"]}}
+    return part  # text parts already match; other kinds are passed on as recorded
+
+
+def _to_openai_tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    arguments = call.get("arguments")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments if arguments is not None else {})
+    function = {"name": call.get("name") or "", "arguments": arguments}
+    return {"id": call.get("id") or "", "type": "function", "function": function}
+
+
+def from_openai_completion(
+    completion: ChatCompletion, requested_model: str, latency_ms: float, attempts: int
+) -> CompletionResponse:
+    """A chat completion -> normalised assistant messages (one per choice) and usage."""
+    messages: list[dict[str, Any]] = []
+    for choice in completion.choices:
+        message: dict[str, Any] = {"role": "assistant"}
+        content = choice.message.content
+        if content is None:
+            content = choice.message.refusal  # a refusal is the answer the user would see
+        if content is not None:
+            message["content"] = content
+        calls = []
+        for call in choice.message.tool_calls or []:
+            function = getattr(call, "function", None)
+            if function is not None:
+                calls.append({"id": call.id, "name": function.name, "arguments": function.arguments})
+        if calls:
+            message["tool_calls"] = calls
+        if choice.finish_reason:
+            message["finish_reason"] = choice.finish_reason
+        messages.append(message)
+    usage = completion.usage
+    return CompletionResponse(
+        output_messages=messages,
+        finish_reason=completion.choices[0].finish_reason if completion.choices else None,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        total_tokens=usage.total_tokens if usage else None,
+        latency_ms=latency_ms,
+        model=completion.model or requested_model,
+        attempts=attempts,
+    )

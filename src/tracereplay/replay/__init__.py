@@ -1,0 +1,1 @@
+"""Trace replay: the request and its validation, the timeline, the executor, the job."""

@@ -1,0 +1,169 @@
+"""Replay requests: validation (DESIGN rule 8, all before anything is enqueued), history, cancel."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracereplay.db.models import Replay, Span, Trace, utcnow
+from tracereplay.errors import Conflict, NotFound, TraceReplayError, Unprocessable
+from tracereplay.providers.registry import ProviderRegistry
+from tracereplay.traces.queries import find_trace
+
+PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"
+FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
+
+# Checks of well-known parameters; others pass through to the provider as they are.
+_NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "frequency_penalty": (-2.0, 2.0),
+    "presence_penalty": (-2.0, 2.0),
+}
+_POSITIVE_INTEGERS = ("max_tokens", "max_completion_tokens", "n", "top_k")
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    model: str | None = None
+    prompt_template_version_id: str | None = None
+    model_parameters: dict[str, Any] | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "promptTemplateVersionId": self.prompt_template_version_id,
+            "modelParameters": self.model_parameters or {},
+        }
+
+
+def validate_parameters(parameters: dict[str, Any]) -> None:
+    problems = []
+    for name, value in parameters.items():
+        if value is None:
+            continue  # null removes the original parameter
+        if name in _NUMBER_RANGES:
+            low, high = _NUMBER_RANGES[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                problems.append(f"{name} must be a number, got {value!r}")
+            elif not low <= value <= high:
+                problems.append(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+        elif name in _POSITIVE_INTEGERS and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+        elif name == "stop" and not (isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )):  # fmt: skip
+            problems.append(f"stop must be a string or a list of strings, got {value!r}")
+    if problems:
+        raise Unprocessable("invalid modelParameters: " + "; ".join(problems), details=problems)
+
+
+def replayable_llm_spans(spans: list[Span]) -> list[Span]:
+    """LLM spans whose input was captured: only those can be re-executed."""
+    return [span for span in spans if span.kind == "LLM" and span.input_messages]
+
+
+def model_reference(span: Span, override: str | None) -> str:
+    if override:
+        return override
+    return f"{span.provider}:{span.model}" if span.provider else str(span.model)
+
+
+def create_replay(
+    sessions: sessionmaker[Session],
+    providers: ProviderRegistry,
+    project_rowid: int,
+    trace_id: str,
+    request: ReplayRequest,
+    *,
+    retention_days: int,
+    enqueue: Callable[[str], None],
+) -> Replay:
+    """Validate, store a PENDING replay, and enqueue it; refused with a 4xx before anything else."""
+    if request.prompt_template_version_id is not None:
+        raise Unprocessable(
+            "prompt templates not available: promptTemplateVersionId is accepted once prompt "
+            "templates are supported; replay with model or modelParameters overrides meanwhile"
+        )
+    validate_parameters(request.model_parameters or {})
+    with sessions.begin() as session:
+        trace = find_trace(session, project_rowid, trace_id, retention_days)
+        spans = list(session.scalars(select(Span).where(Span.trace_rowid == trace.id)))
+        llm_spans = replayable_llm_spans(spans)
+        if not llm_spans:
+            total = sum(span.kind == "LLM" for span in spans)
+            reason = (
+                f"its {total} LLM span(s) have no recorded input messages (capture message content "
+                "in your instrumentation)"
+                if total
+                else "it has no LLM span"
+            )
+            raise Unprocessable(f"trace {trace.trace_id} cannot be replayed: {reason}")
+        unresolved = []
+        for reference in sorted({model_reference(span, request.model) for span in llm_spans}):
+            try:
+                providers.resolve(reference)
+            except TraceReplayError as exc:
+                unresolved.append(exc.message)
+        if unresolved:
+            raise Unprocessable("; ".join(unresolved), details=unresolved)
+        replay = Replay(
+            replay_id=secrets.token_hex(8),
+            project_rowid=project_rowid,
+            source_trace_rowid=trace.id,
+            status=PENDING,
+            overrides=request.overrides(),
+            llm_spans_total=len(llm_spans),
+            llm_spans_done=0,
+            llm_spans_failed=0,
+            attempts=0,
+        )
+        session.add(replay)
+    enqueue(replay.replay_id)
+    return replay
+
+
+def get_replay(session: Session, project_rowid: int, replay_id: str) -> tuple[Replay, Trace]:
+    row = session.execute(
+        select(Replay, Trace)
+        .join(Trace, Trace.id == Replay.source_trace_rowid)
+        .where(Replay.replay_id == replay_id, Replay.project_rowid == project_rowid)
+    ).first()
+    if row is None:
+        raise NotFound(f"replay {replay_id} not found in this project")
+    return row[0], row[1]
+
+
+def list_replays(
+    session: Session, project_rowid: int, trace_id: str, retention_days: int
+) -> tuple[Trace, list[Replay]]:
+    """A trace's replays, newest first."""
+    trace = find_trace(session, project_rowid, trace_id, retention_days)
+    replays = session.scalars(
+        select(Replay)
+        .where(Replay.source_trace_rowid == trace.id)
+        .order_by(Replay.created_at.desc(), Replay.id.desc())
+    )
+    return trace, list(replays)
+
+
+def cancel_replay(sessions: sessionmaker[Session], project_rowid: int, replay_id: str) -> Replay:
+    with sessions.begin() as session:
+        replay, _ = get_replay(session, project_rowid, replay_id)
+        if replay.status in FINISHED:
+            raise Conflict(
+                f"replay {replay_id} is already {replay.status}; "
+                "only PENDING or RUNNING replays can be cancelled"
+            )
+        replay.status = CANCELLED
+        replay.finished_at = utcnow()
+        replay.error = "cancelled by request"
+        return replay

@@ -1,0 +1,202 @@
+"""Replays through the API with the embedded worker, against the loopback OpenAI-compatible
+server through the real `openai` SDK, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from tests.conftest import AUTH
+from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
+from tests.support.llm_server import Failure, LLMServer, Reply
+from tracereplay.api.app import create_app
+from tracereplay.config import Settings
+from tracereplay.context import AppContext
+from tracereplay.replay.timeline import TimedSpan, project
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+def replay_settings(settings: Settings, llm_server: LLMServer, **extra: Any) -> Settings:
+    return settings.model_copy(
+        update={
+            "openai_api_key": SecretStr("sk-test-not-a-real-key"),
+            "openai_base_url": llm_server.base_url,
+            "provider_max_retries": 0,
+            "provider_timeout_seconds": 5.0,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def replay_client(settings: Settings, ctx: AppContext, llm_server: LLMServer) -> Iterator[TestClient]:
+    """The app with its embedded job consumer and an OpenAI provider pointed at the test server."""
+    del ctx  # truncates the PostgreSQL test database first
+    configured = replay_settings(settings, llm_server)
+    context = AppContext.open(configured)
+    with TestClient(create_app(configured, run_worker=True, ctx=context), headers=AUTH) as client:
+        yield client
+
+
+def agent_trace(client: TestClient, *, llm_input: bool = True) -> tuple[str, dict[str, str]]:
+    """A CHAIN root with an LLM span (temperature 0.3, max_tokens 64) and a TOOL span after it."""
+    trace_id, root, llm, tool = new_trace_id(), new_span_id(), new_span_id(), new_span_id()
+    attributes = {
+        **llm_attributes("gpt-4o-mini"),
+        "llm.invocation_parameters": '{"temperature": 0.3, "max_tokens": 64}',
+    }
+    if not llm_input:
+        attributes = {k: v for k, v in attributes.items() if not k.startswith("llm.input_messages")}
+    spans = [
+        span(trace_id, root, "agent", end_ms=1000, attributes={"openinference.span.kind": "CHAIN",
+                                                               "input.value": "capital of France?"}),
+        span(trace_id, llm, "ChatCompletion", parent=root, start_ms=0, end_ms=600, attributes=attributes),
+        span(trace_id, tool, "lookup", parent=root, start_ms=600, end_ms=900,
+             attributes={"openinference.span.kind": "TOOL", "input.value": "France",
+                         "output.value": "Paris"}),
+    ]  # fmt: skip
+    body = trace_request(spans).SerializeToString()
+    assert client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+    return trace_id, {"root": root, "llm": llm, "tool": tool}
+
+
+def wait_for(client: TestClient, replay_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replay: dict[str, Any] = client.get(f"/api/v1/replays/{replay_id}").json()
+        if replay["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            return replay
+        time.sleep(0.05)
+    raise AssertionError(f"replay {replay_id} did not finish: {replay}")
+
+
+def test_model_and_parameter_overrides(replay_client: TestClient, llm_server: LLMServer) -> None:
+    trace_id, ids = agent_trace(replay_client)
+    llm_server.script(Reply("Paris, of course.", prompt_tokens=21, completion_tokens=4))
+    response = replay_client.post(
+        f"/api/v1/traces/{trace_id}/replays",
+        json={"model": "openai:gpt-4.1-nano", "modelParameters": {"temperature": 0, "max_tokens": None}},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "PENDING"
+    replay = wait_for(replay_client, response.json()["replay_id"])
+    assert replay["status"] == "COMPLETED", replay
+    assert replay["progress"] == "1/1 LLM spans"
+
+    sent = llm_server.bodies[-1]
+    assert sent["model"] == "gpt-4.1-nano"
+    assert sent["temperature"] == 0
+    assert "max_tokens" not in sent
+    assert sent["messages"] == [{"role": "user", "content": "What is the capital of France?"}]
+
+    result = replay_client.get(f"/api/v1/traces/{replay['result_trace_id']}").json()
+    original = replay_client.get(f"/api/v1/traces/{trace_id}").json()
+    assert result["source_trace_id"] == trace_id
+    assert [(s["name"], s["kind"]) for s in result["spans"]] == [
+        (s["name"], s["kind"]) for s in original["spans"]
+    ]
+    assert len(result["tree"]) == 1 and len(result["tree"][0]["children"]) == 2
+    llm = next(s for s in result["spans"] if s["kind"] == "LLM")
+    assert llm["model"] == "gpt-4.1-nano"
+    assert llm["invocation_parameters"] == {"temperature": 0}
+    assert llm["output_messages"][0]["content"] == "Paris, of course."
+    assert (llm["prompt_tokens"], llm["completion_tokens"]) == (21, 4)
+    tool = next(s for s in result["spans"] if s["kind"] == "TOOL")
+    assert (tool["input"], tool["output"]) == ("France", "Paris")
+    assert tool["attributes"]["tracereplay.source_span_id"] == ids["tool"]
+    assert replay["result"]["total_tokens"] == 25
+
+    history = replay_client.get(f"/api/v1/traces/{trace_id}/replays").json()["replays"]
+    assert [h["replay_id"] for h in history] == [replay["replay_id"]]
+
+
+def test_every_validation_error_is_a_4xx_before_enqueueing(
+    replay_client: TestClient, llm_server: LLMServer
+) -> None:
+    trace_id, _ = agent_trace(replay_client)
+    unknown = replay_client.post(f"/api/v1/traces/{new_trace_id()}/replays", json={})
+    assert unknown.status_code == 404
+    no_input_trace, _ = agent_trace(replay_client, llm_input=False)
+    no_input = replay_client.post(f"/api/v1/traces/{no_input_trace}/replays", json={})
+    assert no_input.status_code == 422
+    assert "no recorded input messages" in no_input.json()["error"]["message"]
+    bad_model = replay_client.post(f"/api/v1/traces/{trace_id}/replays", json={"model": "no-such-model-xyz"})
+    assert bad_model.status_code == 422
+    no_key = replay_client.post(
+        f"/api/v1/traces/{trace_id}/replays", json={"model": "anthropic:claude-3-5-haiku"}
+    )
+    assert no_key.status_code == 422
+    assert "ANTHROPIC_API_KEY" in no_key.json()["error"]["message"]
+    params = replay_client.post(
+        f"/api/v1/traces/{trace_id}/replays", json={"modelParameters": {"temperature": 7, "max_tokens": -1}}
+    )
+    assert params.status_code == 422
+    assert (
+        "temperature" in params.json()["error"]["message"]
+        and "max_tokens" in params.json()["error"]["message"]
+    )
+    template = replay_client.post(
+        f"/api/v1/traces/{trace_id}/replays", json={"promptTemplateVersionId": "v7"}
+    )
+    assert template.status_code == 422
+    assert "prompt templates not available" in template.json()["error"]["message"]
+    assert replay_client.get(f"/api/v1/traces/{trace_id}/replays").json()["replays"] == []
+    assert llm_server.bodies == []
+
+
+def test_provider_failure_fails_the_replay_and_keeps_the_partial_trace(
+    replay_client: TestClient, llm_server: LLMServer
+) -> None:
+    trace_id, _ = agent_trace(replay_client)
+    llm_server.script(Failure.server_error("model exploded"))
+    response = replay_client.post(f"/api/v1/traces/{trace_id}/replays", json={})
+    replay = wait_for(replay_client, response.json()["replay_id"])
+    assert replay["status"] == "FAILED"
+    assert replay["error"].startswith("1 of 1 LLM spans failed")
+    result = replay_client.get(f"/api/v1/traces/{replay['result_trace_id']}").json()
+    llm = next(s for s in result["spans"] if s["kind"] == "LLM")
+    assert llm["status_code"] == "ERROR"
+    assert "sk-test-not-a-real-key" not in (llm["status_message"] or "") + replay["error"]
+
+
+def test_cancel(settings: Settings, ctx: AppContext) -> None:
+    del ctx  # truncates the PostgreSQL test database first
+    configured = settings.model_copy(
+        update={"openai_api_key": SecretStr("sk-test"), "openai_base_url": "http://127.0.0.1:9/v1"}
+    )
+    context = AppContext.open(configured)
+    # No worker in this app: the replay stays PENDING until cancelled.
+    with TestClient(create_app(configured, ctx=context), headers=AUTH) as client:
+        trace_id, _ = agent_trace(client)
+        replay_id = client.post(f"/api/v1/traces/{trace_id}/replays", json={}).json()["replay_id"]
+        cancelled = client.post(f"/api/v1/replays/{replay_id}/cancel")
+        assert cancelled.json()["status"] == "CANCELLED"
+        again = client.post(f"/api/v1/replays/{replay_id}/cancel")
+        assert again.status_code == 409
+        assert "already CANCELLED" in again.json()["error"]["message"]
+        assert client.get(f"/api/v1/replays/{new_span_id()}").status_code == 404
+
+
+def test_timeline_shifts_later_spans_and_stretches_parents() -> None:
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    ms = timedelta(milliseconds=1)
+    spans = [
+        TimedSpan("root", None, t0, t0 + 1000 * ms),
+        TimedSpan("llm1", "root", t0, t0 + 400 * ms, new_duration=900 * ms),  # 500 ms slower
+        TimedSpan("tool", "root", t0 + 400 * ms, t0 + 500 * ms),
+        TimedSpan("llm2", "root", t0 + 500 * ms, t0 + 800 * ms, new_duration=100 * ms),  # 200 ms faster
+        TimedSpan("end", "root", t0 + 800 * ms, t0 + 1000 * ms),
+    ]
+    timeline = project(spans)
+    assert timeline["llm1"] == (t0, t0 + 900 * ms)
+    assert timeline["tool"] == (t0 + 900 * ms, t0 + 1000 * ms)
+    assert timeline["llm2"] == (t0 + 1000 * ms, t0 + 1100 * ms)
+    assert timeline["end"] == (t0 + 1100 * ms, t0 + 1300 * ms)
+    assert timeline["root"] == (t0, t0 + 1300 * ms)
