@@ -99,9 +99,9 @@ def test_model_and_parameter_overrides(replay_client: TestClient, llm_server: LL
     result = replay_client.get(f"/api/v1/traces/{replay['result_trace_id']}").json()
     original = replay_client.get(f"/api/v1/traces/{trace_id}").json()
     assert result["source_trace_id"] == trace_id
-    assert [(s["name"], s["kind"]) for s in result["spans"]] == [
+    assert sorted((s["name"], s["kind"]) for s in result["spans"]) == sorted(
         (s["name"], s["kind"]) for s in original["spans"]
-    ]
+    )
     assert len(result["tree"]) == 1 and len(result["tree"][0]["children"]) == 2
     llm = next(s for s in result["spans"] if s["kind"] == "LLM")
     assert llm["model"] == "gpt-4.1-nano"
@@ -200,3 +200,12 @@ def test_timeline_shifts_later_spans_and_stretches_parents() -> None:
     assert timeline["llm2"] == (t0 + 1000 * ms, t0 + 1100 * ms)
     assert timeline["end"] == (t0 + 1100 * ms, t0 + 1300 * ms)
     assert timeline["root"] == (t0, t0 + 1300 * ms)
+
+
+def test_model_catalog_lists_configured_models_with_prices(replay_client: TestClient) -> None:
+    models = replay_client.get("/api/v1/models").json()["models"]
+    by_name = {m["model"]: m for m in models}
+    assert "openai:gpt-4o-mini" in by_name, sorted(by_name)
+    assert by_name["openai:gpt-4o-mini"]["input_price_per_mtok"] > 0
+    assert by_name["openai:gpt-4o-mini"]["price_source"] == "genai-prices"
+    assert not any(m["provider"] == "anthropic" for m in models)  # no key configured

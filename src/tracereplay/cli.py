@@ -365,6 +365,23 @@ def _money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.6f}"
 
 
+@app.command()
+def models() -> None:
+    """Models a replay can use now, with their prices."""
+    from tracereplay.providers.catalog import model_catalog
+
+    ctx = _context()
+    table = Table("model", "input $/Mtok", "output $/Mtok", "price from")
+    for entry in model_catalog(ctx.providers, ctx.prices):
+        table.add_row(
+            entry.reference,
+            "unknown" if entry.input_per_mtok is None else f"{entry.input_per_mtok:g}",
+            "unknown" if entry.output_per_mtok is None else f"{entry.output_per_mtok:g}",
+            entry.price_source or "",
+        )
+    console.print(table)
+
+
 @replays_app.command("list")
 def replays_list(trace_id: str, project: ProjectOption = None) -> None:
     """A trace's replays, newest first."""

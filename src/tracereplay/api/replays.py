@@ -12,6 +12,7 @@ from tracereplay.api.deps import principal_dependency
 from tracereplay.context import AppContext
 from tracereplay.db.models import Replay, Trace
 from tracereplay.projects.service import Principal
+from tracereplay.providers.catalog import model_catalog
 from tracereplay.replay.service import ReplayRequest, cancel_replay, create_replay, get_replay, list_replays
 
 
@@ -61,6 +62,19 @@ class ReplayList(BaseModel):
     replays: list[ReplayOut]
 
 
+class ModelOut(BaseModel):
+    model: str = Field(description="`provider:model`, as a replay's `model` override takes it")
+    provider: str
+    name: str
+    input_price_per_mtok: float | None = Field(description="US $ per million input tokens; null: unknown")
+    output_price_per_mtok: float | None
+    price_source: str | None = Field(description='"genai-prices" or "override"')
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
+
+
 def _totals(trace: Trace | None) -> TraceTotals | None:
     if trace is None:
         return None
@@ -104,6 +118,23 @@ def replays_router(ctx: AppContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["replays"])
     Auth = Annotated[Principal, Depends(principal_dependency(ctx))]
     retention = ctx.settings.retention_days
+
+    @router.get("/models", summary="Models a replay can use now, with their prices")
+    def models(principal: Auth) -> ModelList:
+        del principal
+        return ModelList(
+            models=[
+                ModelOut(
+                    model=entry.reference,
+                    provider=entry.provider,
+                    name=entry.model,
+                    input_price_per_mtok=entry.input_per_mtok,
+                    output_price_per_mtok=entry.output_per_mtok,
+                    price_source=entry.price_source,
+                )
+                for entry in model_catalog(ctx.providers, ctx.prices)
+            ]
+        )
 
     @router.post(
         "/traces/{trace_id}/replays",
