@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from tests.conftest import AUTH
 from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
@@ -209,3 +210,70 @@ def test_model_catalog_lists_configured_models_with_prices(replay_client: TestCl
     assert by_name["openai:gpt-4o-mini"]["input_price_per_mtok"] > 0
     assert by_name["openai:gpt-4o-mini"]["price_source"] == "genai-prices"
     assert not any(m["provider"] == "anthropic" for m in models)  # no key configured
+
+
+def test_ten_replays_never_run_more_than_three_at_once(
+    replay_client: TestClient, llm_server: LLMServer
+) -> None:
+    llm_server.latency = 0.4
+    trace_id, _ = agent_trace(replay_client)
+    ids = [
+        replay_client.post(f"/api/v1/traces/{trace_id}/replays", json={}).json()["replay_id"]
+        for _ in range(10)
+    ]
+    peak = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        statuses = [
+            s["status"] for s in replay_client.get(f"/api/v1/traces/{trace_id}/replays").json()["replays"]
+        ]
+        peak = max(peak, statuses.count("RUNNING"))
+        if all(status == "COMPLETED" for status in statuses):
+            break
+        time.sleep(0.02)
+    assert statuses == ["COMPLETED"] * 10, statuses
+    assert 2 <= peak <= 3, peak
+    assert len(llm_server.bodies) == 10
+    assert len({replay_client.get(f"/api/v1/replays/{i}").json()["result_trace_id"] for i in ids}) == 10
+
+
+def test_sweeper_requeues_orphans_and_gives_up_on_dead_workers(ctx: AppContext) -> None:
+    from tracereplay.db.models import Project, Replay, Trace
+    from tracereplay.replay.sweeper import sweep_replays
+
+    now = datetime.now(UTC)
+    with ctx.sessions.begin() as session:
+        project = Project(name="sweep")
+        session.add(project)
+        session.flush()
+        trace = Trace(
+            project_rowid=project.id, trace_id=new_trace_id(), span_count=0, llm_span_count=0, error_count=0
+        )
+        session.add(trace)
+        session.flush()
+
+        def replay(
+            name: str, status: str, attempts: int, age: timedelta, heartbeat: timedelta | None
+        ) -> None:
+            session.add(
+                Replay(replay_id=name, project_rowid=project.id, source_trace_rowid=trace.id, status=status,
+                       overrides={}, llm_spans_total=1, llm_spans_done=0, llm_spans_failed=0,
+                       attempts=attempts, created_at=now - age,
+                       heartbeat_at=now - heartbeat if heartbeat else None)
+            )  # fmt: skip
+
+        replay("stalled", "RUNNING", 1, timedelta(minutes=5), timedelta(minutes=2))
+        replay("exhausted", "RUNNING", 3, timedelta(minutes=5), timedelta(minutes=2))
+        replay("alive", "RUNNING", 1, timedelta(minutes=5), timedelta(seconds=2))
+        replay("orphan", "PENDING", 0, timedelta(minutes=5), None)
+        replay("fresh", "PENDING", 0, timedelta(seconds=1), None)
+        replay("done", "COMPLETED", 1, timedelta(minutes=5), timedelta(minutes=5))
+
+    enqueued: list[str] = []
+    result = sweep_replays(ctx.sessions, enqueued.append)
+    assert sorted(enqueued) == ["orphan", "stalled"]
+    assert result.failed == ["exhausted"]
+    with ctx.sessions() as session:
+        status = dict(session.execute(select(Replay.replay_id, Replay.status)).all())
+    assert status == {"stalled": "PENDING", "exhausted": "FAILED", "alive": "RUNNING", "orphan": "PENDING",
+                      "fresh": "PENDING", "done": "COMPLETED"}  # fmt: skip

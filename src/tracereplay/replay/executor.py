@@ -25,7 +25,7 @@ from tracereplay.ingest.store import write_spans
 from tracereplay.providers.base import CompletionRequest, CompletionResponse
 from tracereplay.providers.pricing import PriceBook
 from tracereplay.providers.registry import ProviderRegistry
-from tracereplay.replay.service import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, model_reference
+from tracereplay.replay.service import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, resolve_span_model
 from tracereplay.replay.timeline import TimedSpan, project
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def _run_llm_spans(
     def call(span: Span) -> LLMResult:
         parameters = merged_parameters(span.invocation_parameters, parameters_override)
         try:
-            provider, model = deps.providers.resolve(model_reference(span, overrides.get("model")))
+            provider, model = resolve_span_model(deps.providers, span, overrides.get("model"))
         except TraceReplayError as exc:
             return LLMResult(None, None, str(span.model), parameters, exc.message)
         request = CompletionRequest(model, list(span.input_messages or []), span.tools, parameters)

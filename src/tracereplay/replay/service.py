@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Replay, Span, Trace, utcnow
 from tracereplay.errors import Conflict, NotFound, TraceReplayError, Unprocessable
+from tracereplay.providers.base import Provider, UnknownModel
 from tracereplay.providers.registry import ProviderRegistry
 from tracereplay.traces.queries import find_trace
 
@@ -71,10 +72,18 @@ def replayable_llm_spans(spans: list[Span]) -> list[Span]:
     return [span for span in spans if span.kind == "LLM" and span.input_messages]
 
 
-def model_reference(span: Span, override: str | None) -> str:
+def resolve_span_model(providers: ProviderRegistry, span: Span, override: str | None) -> tuple[Provider, str]:
+    """The provider and model an LLM span is replayed with: the override, else its own model
+    with its recorded provider, else its model alone (a recorded provider such as "azure" may
+    not be one configured here)."""
     if override:
-        return override
-    return f"{span.provider}:{span.model}" if span.provider else str(span.model)
+        return providers.resolve(override)
+    if span.provider:
+        try:
+            return providers.resolve(f"{span.provider}:{span.model}")
+        except UnknownModel:
+            pass
+    return providers.resolve(str(span.model))
 
 
 def create_replay(
@@ -108,11 +117,12 @@ def create_replay(
             )
             raise Unprocessable(f"trace {trace.trace_id} cannot be replayed: {reason}")
         unresolved = []
-        for reference in sorted({model_reference(span, request.model) for span in llm_spans}):
+        for span in llm_spans:
             try:
-                providers.resolve(reference)
+                resolve_span_model(providers, span, request.model)
             except TraceReplayError as exc:
-                unresolved.append(exc.message)
+                if exc.message not in unresolved:
+                    unresolved.append(exc.message)
         if unresolved:
             raise Unprocessable("; ".join(unresolved), details=unresolved)
         replay = Replay(
