@@ -118,7 +118,9 @@ class RunningServer:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
-def start_server(home: Path, env_overrides: dict[str, str] | None = None) -> RunningServer:
+def start_server(
+    home: Path, env_overrides: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> RunningServer:
     """`tracereplay serve` as a user runs it, in a subprocess, once it answers /api/v1/ready."""
     port = free_port()
     env = {
@@ -131,7 +133,10 @@ def start_server(home: Path, env_overrides: dict[str, str] | None = None) -> Run
     }
     with open(home.parent / f"server-{port}.log", "wb") as log:  # the child keeps its own handle
         process = subprocess.Popen(
-            [sys.executable, "-m", "tracereplay", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "tracereplay", "serve", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

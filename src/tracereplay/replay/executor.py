@@ -74,7 +74,14 @@ def _claim(sessions: sessionmaker[Session], replay_id: str) -> int | None:
         claimed = session.execute(
             update(Replay)
             .where(Replay.replay_id == replay_id, Replay.status == PENDING)
-            .values(status=RUNNING, started_at=utcnow(), heartbeat_at=utcnow(), attempts=Replay.attempts + 1)
+            .values(
+                status=RUNNING,
+                started_at=utcnow(),
+                heartbeat_at=utcnow(),
+                attempts=Replay.attempts + 1,
+                llm_spans_done=0,  # a retried replay counts its progress from the start
+                llm_spans_failed=0,
+            )
         )
         if not claimed.rowcount:  # type: ignore[attr-defined]
             return None
