@@ -133,3 +133,35 @@ def test_worker_killed_mid_replay_still_ends_with_no_duplicate_spans(
         if second is not None:
             stop(second)
         stop(server.process)
+
+
+def test_cli_replay_waits_and_summarises(tmp_path: Path, llm_server: LLMServer) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    overrides = {"OPENAI_API_KEY": "sk-test-key", "OPENAI_BASE_URL": llm_server.base_url}
+    server = start_server(home, overrides)  # SQLite and the embedded worker
+    try:
+        trace_id = ingest_trace(server, llm_spans=2)
+        env = {key: value for key, value in server.env.items() if key != "TRACEREPLAY_PORT"}
+        done = subprocess.run(
+            [sys.executable, "-m", "tracereplay", "replay", trace_id, "--model", "openai:gpt-4o-mini",
+             "--param", "temperature=0", "--param", "max_tokens=null", "--wait"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "COMPLETED" in done.stdout and "2/2 LLM spans" in done.stdout
+        assert "tokens" in done.stdout and "(was" in done.stdout
+        assert all(body["temperature"] == 0 and "max_tokens" not in body for body in llm_server.bodies)
+        listed = subprocess.run(
+            [sys.executable, "-m", "tracereplay", "replays", "list", trace_id],
+            env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert "COMPLETED" in listed.stdout and '"temperature":0' in listed.stdout
+        bad = subprocess.run(
+            [sys.executable, "-m", "tracereplay", "replay", trace_id, "--param", "temperature"],
+            env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert bad.returncode == 1
+        assert "name=value" in bad.stderr and "Traceback" not in bad.stderr
+    finally:
+        stop(server.process)
