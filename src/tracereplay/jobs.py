@@ -64,7 +64,7 @@ class JobQueue:
             periodic=True,
             initial_delay=0.05,
             backoff=1.15,
-            max_delay=0.5,
+            max_delay=0.1,  # a queued replay starts within ~0.1 s of a slot freeing (SQLite polls)
             check_worker_health=False,
         )
 
