@@ -277,3 +277,75 @@ def test_sweeper_requeues_orphans_and_gives_up_on_dead_workers(ctx: AppContext) 
         status = dict(session.execute(select(Replay.replay_id, Replay.status)).all())
     assert status == {"stalled": "PENDING", "exhausted": "FAILED", "alive": "RUNNING", "orphan": "PENDING",
                       "fresh": "PENDING", "done": "COMPLETED"}  # fmt: skip
+
+
+def test_tool_calling_span_replayed_on_anthropic_after_a_rate_limit(
+    settings: Settings, ctx: AppContext, llm_server: LLMServer
+) -> None:
+    del ctx  # truncates the PostgreSQL test database first
+    configured = replay_settings(
+        settings,
+        llm_server,
+        anthropic_api_key=SecretStr("sk-ant-test"),
+        anthropic_base_url=llm_server.anthropic_base_url,
+        provider_max_retries=2,
+    )
+    context = AppContext.open(configured)
+    with TestClient(create_app(configured, run_worker=True, ctx=context), headers=AUTH) as client:
+        trace_id, root, llm = new_trace_id(), new_span_id(), new_span_id()
+        attributes = {
+            "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini", "llm.provider": "openai",
+            "llm.invocation_parameters": '{"temperature": 0.2}',
+            "llm.input_messages.0.message.role": "system",
+            "llm.input_messages.0.message.content": "You are a weather bot.",
+            "llm.input_messages.1.message.role": "user",
+            "llm.input_messages.1.message.content": "Weather in Paris?",
+            "llm.input_messages.2.message.role": "assistant",
+            "llm.input_messages.2.message.tool_calls.0.tool_call.id": "call_1",
+            "llm.input_messages.2.message.tool_calls.0.tool_call.function.name": "get_weather",
+            "llm.input_messages.2.message.tool_calls.0.tool_call.function.arguments": '{"city": "Paris"}',
+            "llm.input_messages.3.message.role": "tool",
+            "llm.input_messages.3.message.tool_call_id": "call_1",
+            "llm.input_messages.3.message.content": "18C and sunny",
+            "llm.tools.0.tool.json_schema": '{"type": "function", "function": {"name": "get_weather", '
+            '"parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}',
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "Sunny, 18C.",
+        }  # fmt: skip
+        spans = [
+            span(trace_id, root, "agent", end_ms=500, attributes={"openinference.span.kind": "AGENT"}),
+            span(trace_id, llm, "ChatCompletion", parent=root, end_ms=400, attributes=attributes),
+        ]
+        body = trace_request(spans).SerializeToString()
+        assert client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+        llm_server.script(Failure.rate_limited(retry_after=0.01), Reply("It is sunny and 18C in Paris."))
+        response = client.post(
+            f"/api/v1/traces/{trace_id}/replays", json={"model": "anthropic:claude-3-5-haiku-latest"}
+        )
+        assert response.status_code == 202, response.text
+        replay = wait_for(client, response.json()["replay_id"])
+        assert replay["status"] == "COMPLETED", replay
+        assert len(llm_server.requests) == 2  # the 429, then the retry
+        sent = llm_server.bodies[-1]
+        assert sent["model"] == "claude-3-5-haiku-latest"
+        assert sent["system"] in (
+            "You are a weather bot.",
+            [{"type": "text", "text": "You are a weather bot."}],
+        )
+        assert sent["tools"][0]["name"] == "get_weather"
+        blocks = [
+            block for message in sent["messages"] for block in message["content"] if isinstance(block, dict)
+        ]
+        assert any(b.get("type") == "tool_use" and b.get("id") == "call_1" for b in blocks)
+        assert any(b.get("type") == "tool_result" and b.get("tool_use_id") == "call_1" for b in blocks)
+        result = client.get(f"/api/v1/traces/{replay['result_trace_id']}").json()
+        replayed = next(s for s in result["spans"] if s["kind"] == "LLM")
+        assert replayed["provider"] == "anthropic"
+        assert replayed["output_messages"][0]["content"] == "It is sunny and 18C in Paris."
+        assert replayed["input_messages"][3] == {
+            "role": "tool",
+            "content": "18C and sunny",
+            "tool_call_id": "call_1",
+        }
+        agent = next(s for s in result["spans"] if s["kind"] == "AGENT")
+        assert agent["name"] == "agent"
