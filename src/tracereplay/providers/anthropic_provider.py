@@ -36,10 +36,16 @@ from tracereplay.providers.base import (
     CompletionRequest,
     CompletionResponse,
     Provider,
-    Stopwatch,
-    api_error_text,
-    is_retried_status,
+    SDKErrors,
+    call_sdk,
     sdk_model_names,
+)
+
+ANTHROPIC_ERRORS = SDKErrors(
+    anthropic.APITimeoutError,
+    anthropic.APIConnectionError,
+    anthropic.APIStatusError,
+    anthropic.AnthropicError,
 )
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
@@ -109,31 +115,11 @@ class AnthropicProvider(Provider):
 
     def _complete(self, request: CompletionRequest) -> CompletionResponse:
         call = to_anthropic_call(request)
-        stopwatch = Stopwatch()
-        try:
-            raw = self._client.messages.with_raw_response.create(**call)
-            message: Message = raw.parse()
-        except anthropic.APITimeoutError as exc:
-            timeout = self.policy.timeout_seconds
-            raise self.failure(request.model, f"timed out after {timeout:g} s", retried=True) from exc
-        except anthropic.APIConnectionError as exc:
-            raise self.failure(request.model, f"could not reach {self.base_url}", retried=True) from exc
-        except anthropic.APIStatusError as exc:
-            status = exc.status_code
-            text = api_error_text(exc.body, exc.message)
-            raise self.failure(
-                request.model,
-                f"failed with HTTP {status} from {self.base_url}: {text}",
-                retried=is_retried_status(status),
-                http_status=status,
-            ) from exc
-        except anthropic.AnthropicError as exc:
-            raise self.failure(request.model, f"failed: {exc}") from exc
-        try:
-            latency_ms = raw.elapsed.total_seconds() * 1000.0
-        except RuntimeError:  # the response was not closed: no elapsed time recorded
-            latency_ms = stopwatch.elapsed_ms()
-        return from_anthropic_message(message, request.model, latency_ms, raw.retries_taken + 1)
+        message, latency_ms, attempts = call_sdk(
+            self, request.model, self.base_url, ANTHROPIC_ERRORS,
+            lambda: self._client.messages.with_raw_response.create(**call),
+        )  # fmt: skip
+        return from_anthropic_message(message, request.model, latency_ms, attempts)
 
 
 def to_anthropic_call(request: CompletionRequest) -> dict[str, Any]:

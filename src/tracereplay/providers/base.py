@@ -14,7 +14,7 @@ import threading
 import time
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +148,52 @@ class Provider(ABC):
         message = redact(f"{self.name} call to model '{model}' {what}{note}", self._secrets)
         details = {"provider": self.name, "model": model, "http_status": http_status}
         return ProviderError(message, details=details)
+
+
+@dataclass(frozen=True)
+class SDKErrors:
+    """An official SDK's exception classes (both SDKs share this shape; timeout errors are a
+    kind of connection error, so they are checked first)."""
+
+    timeout: type[Exception]
+    connection: type[Exception]
+    status: type[Exception]
+    base: type[Exception]
+
+
+def call_sdk(
+    provider: Provider, model: str, base_url: str, errors: SDKErrors, create: Callable[[], Any]
+) -> tuple[Any, float, int]:
+    """Run one SDK call made with `with_raw_response` (the SDK's retries included).
+
+    Returns the parsed response, the latency of the attempt that succeeded and the number of
+    attempts; the SDK's exceptions become `ProviderError`s at this boundary.
+    """
+    stopwatch = Stopwatch()
+    try:
+        raw = create()
+        parsed = raw.parse()
+    except errors.timeout as exc:
+        timeout = provider.policy.timeout_seconds
+        raise provider.failure(model, f"timed out after {timeout:g} s", retried=True) from exc
+    except errors.connection as exc:
+        raise provider.failure(model, f"could not reach {base_url}", retried=True) from exc
+    except errors.status as exc:
+        status = int(getattr(exc, "status_code", 0))
+        text = api_error_text(getattr(exc, "body", None), str(getattr(exc, "message", exc)))
+        raise provider.failure(
+            model,
+            f"failed with HTTP {status} from {base_url}: {text}",
+            retried=is_retried_status(status),
+            http_status=status,
+        ) from exc
+    except errors.base as exc:
+        raise provider.failure(model, f"failed: {exc}") from exc
+    try:
+        latency_ms = raw.elapsed.total_seconds() * 1000.0
+    except RuntimeError:  # the response was not closed: no elapsed time recorded
+        latency_ms = stopwatch.elapsed_ms()
+    return parsed, latency_ms, raw.retries_taken + 1
 
 
 class Stopwatch:

@@ -23,10 +23,13 @@ from tracereplay.providers.base import (
     CompletionRequest,
     CompletionResponse,
     Provider,
-    Stopwatch,
-    api_error_text,
-    is_retried_status,
+    SDKErrors,
+    call_sdk,
     sdk_model_names,
+)
+
+OPENAI_ERRORS = SDKErrors(
+    openai.APITimeoutError, openai.APIConnectionError, openai.APIStatusError, openai.OpenAIError
 )
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -91,31 +94,11 @@ class OpenAIProvider(Provider):
             (call if key in _NAMED_PARAMETERS else extra)[key] = value
         if extra:
             call["extra_body"] = extra
-        stopwatch = Stopwatch()
-        try:
-            raw = self._client.chat.completions.with_raw_response.create(**call)
-            completion: ChatCompletion = raw.parse()
-        except openai.APITimeoutError as exc:
-            timeout = self.policy.timeout_seconds
-            raise self.failure(request.model, f"timed out after {timeout:g} s", retried=True) from exc
-        except openai.APIConnectionError as exc:
-            raise self.failure(request.model, f"could not reach {self.base_url}", retried=True) from exc
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            text = api_error_text(exc.body, exc.message)
-            raise self.failure(
-                request.model,
-                f"failed with HTTP {status} from {self.base_url}: {text}",
-                retried=is_retried_status(status),
-                http_status=status,
-            ) from exc
-        except openai.OpenAIError as exc:
-            raise self.failure(request.model, f"failed: {exc}") from exc
-        try:
-            latency_ms = raw.elapsed.total_seconds() * 1000.0
-        except RuntimeError:  # the response was not closed: no elapsed time recorded
-            latency_ms = stopwatch.elapsed_ms()
-        return from_openai_completion(completion, request.model, latency_ms, raw.retries_taken + 1)
+        completion, latency_ms, attempts = call_sdk(
+            self, request.model, self.base_url, OPENAI_ERRORS,
+            lambda: self._client.chat.completions.with_raw_response.create(**call),
+        )  # fmt: skip
+        return from_openai_completion(completion, request.model, latency_ms, attempts)
 
 
 def to_openai_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
