@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs tracereplay, starts the server with demo traces
+#   make demo   creates .venv, installs tracereplay and the local model, records demo traces,
+#               starts the server (replay works with no API key)
 #   make test   installs the dev extras, runs ruff, mypy and the whole suite (SQLite + PostgreSQL)
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,12 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The local model extra builds llama-cpp-python from source once (pip caches the wheel).
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[local]'
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,local]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -24,6 +26,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
+	$(BIN)/tracereplay demo
 	$(BIN)/tracereplay serve
 
 lint: install-dev

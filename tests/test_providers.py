@@ -476,7 +476,8 @@ def test_registry_resolves_explicit_bare_and_conventional_names(registry: Provid
     assert resolved(registry, "o3-mini") == ("openai", "o3-mini")
     assert ("ollama", "qwen3") in registry.available_models()
     assert ("openai", "gpt-4o-mini") in registry.available_models()
-    assert {p for p, _ in registry.available_models()} == {"ollama", "openai"}
+    assert {p for p, _ in registry.available_models()} == {"ollama", "openai", "local"}
+    assert resolved(registry, "gemma-3-270m") == ("local", "gemma-3-270m")  # the installed local model
 
 
 def test_registry_refuses_unconfigured_providers_and_unknown_models(registry: ProviderRegistry) -> None:
@@ -486,10 +487,8 @@ def test_registry_refuses_unconfigured_providers_and_unknown_models(registry: Pr
         assert caught.value.status == 422
     with pytest.raises(ProviderNotConfigured, match="set TR_TEST_ROUTER_KEY"):
         registry.resolve("router:mixtral")
-    with pytest.raises(ProviderNotConfigured, match="local"):
-        registry.resolve("local:gemma-3-270m")
     with pytest.raises(
-        UnknownModel, match=r"name it as provider:model \(providers: ollama, openai,"
+        UnknownModel, match=r"name it as provider:model \(providers: ollama, local, openai,"
     ) as unknown:
         registry.resolve("mystery-model")
     assert unknown.value.status == 422
@@ -497,7 +496,8 @@ def test_registry_refuses_unconfigured_providers_and_unknown_models(registry: Pr
 
 def test_no_key_and_no_base_url_means_no_openai(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     empty = ProviderRegistry.from_settings(Settings(home=tmp_path))
-    assert empty.providers == [] and empty.available_models() == []
+    assert [p.name for p in empty.providers] == ["local"]  # installed with the dev extras
+    assert empty.available_models() == [("local", "gemma-3-270m")]
     with pytest.raises(ProviderNotConfigured, match="OPENAI_API_KEY"):
         empty.resolve("gpt-4o")
 

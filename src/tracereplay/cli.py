@@ -366,6 +366,20 @@ def _money(value: float | None) -> str:
 
 
 @app.command()
+def demo(project: ProjectOption = None) -> None:
+    """Record demo traces (a small weather agent) with the local model, ready to replay."""
+    from tracereplay.demo import record_demo_traces
+
+    ctx = _context()
+    with err.status("running the demo agent on the local model (gemma-3-270m)…"):
+        trace_ids = record_demo_traces(ctx, _project_rowid(ctx, project))
+    console.print(f"recorded {len(trace_ids)} demo traces:")
+    for trace_id in trace_ids:
+        console.print(f"  {trace_id}")
+    console.print(f"replay one: tracereplay replay {trace_ids[0]} --param temperature=0 --wait")
+
+
+@app.command()
 def models() -> None:
     """Models a replay can use now, with their prices."""
     from tracereplay.providers.catalog import model_catalog

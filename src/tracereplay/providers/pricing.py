@@ -23,7 +23,7 @@ class Price:
 
     input_per_mtok: float
     output_per_mtok: float
-    source: str  # "genai-prices" or "override"
+    source: str  # "genai-prices", "override" or "local"
 
 
 def _number(value: Any) -> float | None:
@@ -47,7 +47,10 @@ class PriceBook:
         key = (provider, model)
         if key in self._cache:
             return self._cache[key]
-        price = self._override(provider, model) or _bundled_price(provider, model)
+        price = self._override(provider, model)
+        if price is None:
+            # The in-process model costs nothing per token.
+            price = Price(0.0, 0.0, "local") if provider == "local" else _bundled_price(provider, model)
         with self._lock:
             self._cache[key] = price
         return price

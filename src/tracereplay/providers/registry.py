@@ -23,7 +23,7 @@ _HOW_TO_CONFIGURE = {
     "openai": "set OPENAI_API_KEY (or TRACEREPLAY_OPENAI_API_KEY) on the server, or OPENAI_BASE_URL "
     "for a gateway that needs no key",
     "anthropic": "set ANTHROPIC_API_KEY (or TRACEREPLAY_ANTHROPIC_API_KEY) on the server",
-    "local": "the local model is not available in this installation",
+    "local": "the local model is not installed: `pip install 'tracereplay[local]'` (make demo does it)",
 }
 
 
@@ -44,6 +44,7 @@ class ProviderRegistry:
         """Every provider the settings enable. Endpoints the user declared come first, so a bare
         model name they listed resolves to them before any built-in list."""
         from tracereplay.providers.anthropic_provider import AnthropicProvider, anthropic_models
+        from tracereplay.providers.local_provider import LocalProvider, local_model_available
         from tracereplay.providers.openai_provider import OPENAI_BASE_URL, OpenAIProvider, openai_models
 
         policy = CallPolicy(
@@ -66,7 +67,8 @@ class ProviderRegistry:
                     policy=policy,
                 )
             )
-        # The local provider (gemma-3-270m via llama-cpp-python, issue 3 item 1) registers here.
+        if local_model_available():
+            registry.register(LocalProvider(settings.home, policy))
         openai_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         if openai_key or settings.openai_base_url:
             base_url = settings.openai_base_url or OPENAI_BASE_URL
