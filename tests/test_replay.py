@@ -116,6 +116,8 @@ def test_model_and_parameter_overrides(replay_client: TestClient, llm_server: LL
 
     history = replay_client.get(f"/api/v1/traces/{trace_id}/replays").json()["replays"]
     assert [h["replay_id"] for h in history] == [replay["replay_id"]]
+    assert result["replay_id"] == replay["replay_id"]
+    assert replay_client.get(f"/api/v1/traces/{trace_id}").json()["replays"] == [replay["replay_id"]]
 
 
 def test_every_validation_error_is_a_4xx_before_enqueueing(

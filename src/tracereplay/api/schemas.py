@@ -76,7 +76,8 @@ class TraceSummary(BaseModel):
     completion_tokens: int | None
     total_tokens: int | None
     cost: float | None
-    source_trace_id: str | None
+    source_trace_id: str | None = Field(description="For a replayed trace: the trace it replays.")
+    replay_id: str | None = Field(description="For a replayed trace: the replay that wrote it.")
 
     @classmethod
     def of(cls, trace: Trace, tags: list[str]) -> TraceSummary:
@@ -101,6 +102,7 @@ class TraceSummary(BaseModel):
             total_tokens=trace.total_tokens,
             cost=trace.cost,
             source_trace_id=trace.source_trace_id,
+            replay_id=trace.replay_id,
         )
 
 
@@ -117,6 +119,7 @@ class SpanNode(BaseModel):
 class TraceDetailOut(TraceSummary):
     spans: list[SpanOut] = Field(description="Every span, ordered by start time.")
     tree: list[SpanNode] = Field(description="The parent/child structure of `spans`.")
+    replays: list[str] = Field(description="Ids of this trace's replays, newest first.")
 
 
 class SpanIn(BaseModel):

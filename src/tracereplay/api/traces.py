@@ -103,6 +103,7 @@ def traces_router(ctx: AppContext) -> APIRouter:
                 **summary.model_dump(),
                 spans=[SpanOut.of(span) for span in detail.spans],
                 tree=[SpanNode.model_validate(node) for node in detail.tree],
+                replays=detail.replay_ids,
             )
 
     @router.get("/traces/{trace_id}/spans/{span_id}", tags=["traces"], summary="One span")

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from tracereplay.db.models import Span, Trace, TraceTag
+from tracereplay.db.models import Replay, Span, Trace, TraceTag
 from tracereplay.errors import InvalidInput, NotFound
 
 ESCAPE = "\\"
@@ -45,6 +45,7 @@ class TraceDetail:
     tags: list[str]
     spans: list[Span]
     tree: list[dict[str, Any]] = field(default_factory=list)
+    replay_ids: list[str] = field(default_factory=list)
 
 
 def retention_cutoff(retention_days: int) -> datetime | None:
@@ -208,7 +209,14 @@ def get_trace(session: Session, project_rowid: int, trace_id: str, retention_day
     spans = list(
         session.scalars(select(Span).where(Span.trace_rowid == trace.id).order_by(Span.start_time, Span.id))
     )
-    return TraceDetail(trace, _tags(session, [trace.id])[trace.id], spans, span_tree(spans))
+    replay_ids = list(
+        session.scalars(
+            select(Replay.replay_id)
+            .where(Replay.source_trace_rowid == trace.id)
+            .order_by(Replay.created_at.desc(), Replay.id.desc())
+        )
+    )
+    return TraceDetail(trace, _tags(session, [trace.id])[trace.id], spans, span_tree(spans), replay_ids)
 
 
 def get_span(
