@@ -14,7 +14,7 @@ from tracereplay.ingest.writer import IngestWriter
 from tracereplay.jobs import JobQueue, build_queue
 from tracereplay.projects.service import KeyResolver
 from tracereplay.providers.pricing import PriceBook
-from tracereplay.providers.registry import ProviderRegistry
+from tracereplay.providers.registry import DeferredRegistry, ProviderRegistry
 from tracereplay.replay.executor import ReplayDeps
 
 
@@ -38,7 +38,7 @@ class AppContext:
         sessions = make_session_factory(engine)
         writer = IngestWriter(engine, settings.ingest_batch_spans)
         prices = PriceBook(settings.prices)
-        providers = ProviderRegistry.from_settings(settings)
+        providers = DeferredRegistry(settings)
         return cls(
             settings=settings,
             engine=engine,

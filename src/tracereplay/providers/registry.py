@@ -9,6 +9,7 @@ to add, never called.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 
 from tracereplay.config import Settings
@@ -150,3 +151,45 @@ class ProviderRegistry:
 
     def _known_names(self) -> list[str]:
         return [*self._providers, *(n for n in self._unconfigured if n not in self._providers)]
+
+
+class DeferredRegistry(ProviderRegistry):
+    """The registry of `settings`, built on first use.
+
+    Building it imports the provider SDKs (tens of MB); a server that only ingests, or a CLI
+    command that only lists traces, never pays for that.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._built: ProviderRegistry | None = None
+        self._lock = threading.Lock()
+
+    def _registry(self) -> ProviderRegistry:
+        with self._lock:
+            if self._built is None:
+                self._built = ProviderRegistry.from_settings(self._settings)
+            return self._built
+
+    def register(self, provider: Provider) -> None:
+        self._registry().register(provider)
+
+    def mark_unconfigured(self, name: str, how_to_configure: str) -> None:
+        self._registry().mark_unconfigured(name, how_to_configure)
+
+    @property
+    def providers(self) -> list[Provider]:
+        return self._registry().providers
+
+    def get(self, name: str) -> Provider:
+        return self._registry().get(name)
+
+    def resolve(self, model_ref: str) -> tuple[Provider, str]:
+        return self._registry().resolve(model_ref)
+
+    def available_models(self) -> list[tuple[str, str]]:
+        return self._registry().available_models()
+
+    def close(self) -> None:
+        if self._built is not None:
+            self._built.close()
