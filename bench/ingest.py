@@ -20,7 +20,6 @@ import argparse
 import http.client
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,45 +34,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.workload import requests
+from tests.conftest import API_KEY, start_server
 
-API_KEY = "tr-bench-key-0123456789abcdef"
 PG_ADMIN = os.environ.get("TRACEREPLAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(home: Path, database_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "TRACEREPLAY_HOME": str(home),
-        "TRACEREPLAY_PORT": str(port),
-        "TRACEREPLAY_INIT_API_KEY": API_KEY,
-        "TRACEREPLAY_LOG_LEVEL": "warning",
-    }
-    if database_url:
-        env["TRACEREPLAY_DATABASE_URL"] = database_url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tracereplay", "serve", "--no-worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/api/v1/ready", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"server did not start: {process.stderr.read().decode() if process.stderr else ''}")
 
 
 class RssSampler(threading.Thread):
@@ -98,7 +61,7 @@ class RssSampler(threading.Thread):
 
 
 def run(backend: str, payloads: list[bytes], concurrency: int) -> dict[str, float]:
-    home = Path(tempfile.mkdtemp(prefix="tracereplay-bench-"))
+    home = Path(tempfile.mkdtemp(prefix="tracereplay-bench-")) / "home"  # the server log goes beside it
     database_url = None
     pg_name = None
     if backend == "postgresql":
@@ -106,7 +69,13 @@ def run(backend: str, payloads: list[bytes], concurrency: int) -> dict[str, floa
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{pg_name}"')
         database_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{pg_name}"
-    process, url = start_server(home, database_url)
+    home.mkdir(exist_ok=True)
+    server = start_server(
+        home,
+        {"TRACEREPLAY_DATABASE_URL": database_url} if database_url else {},
+        args=("--no-worker",),
+    )
+    process, url = server.process, server.url
     sampler = RssSampler(process.pid)
     sampler.start()
     latencies: list[float] = []
