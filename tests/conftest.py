@@ -79,12 +79,17 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def ctx(settings: Settings) -> Iterator[AppContext]:
-    context = AppContext.open(settings)
+def empty_postgres(context: AppContext) -> None:
+    """The shared PostgreSQL test database, emptied (SQLite tests get a new file each)."""
     if context.engine.dialect.name == "postgresql":
         with context.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[AppContext]:
+    context = AppContext.open(settings)
+    empty_postgres(context)
     try:
         yield context
     finally:
@@ -159,11 +164,9 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[RunningServer]:
     overrides = {}
     if settings.database_url:
         overrides["TRACEREPLAY_DATABASE_URL"] = settings.database_url
-        AppContext.open(settings).close()  # migrate before truncating
-        ctx = AppContext.open(settings)
-        with ctx.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-        ctx.close()
+        context = AppContext.open(settings)  # migrates, then empties
+        empty_postgres(context)
+        context.close()
     home = tmp_path / "server-home"
     home.mkdir(exist_ok=True)
     running = start_server(home, overrides)

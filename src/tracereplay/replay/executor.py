@@ -154,9 +154,7 @@ def _execute(deps: ReplayDeps, replay_id: str, attempt: int) -> None:
         return
     trace_id = derived_id(replay_id, "trace", 32)
     incoming = _replayed_spans(replay_id, trace_id, source, spans, results, tags, deps.prices)
-    failures = [
-        (span, result) for span, result in ((s, results[s.span_id]) for s in llm_spans) if result.error
-    ]
+    failures = [(span, results[span.span_id]) for span in llm_spans if results[span.span_id].error]
     with deps.engine.begin() as conn:
         write_spans(conn, source.project_rowid, incoming)
         conn.execute(

@@ -154,8 +154,6 @@ def list_traces(
     next_cursor = None
     if len(rows) > limit:
         last_trace, last_key = rows[limit - 1]
-        if sort == "start_time" and isinstance(last_key, str):
-            last_key = last_trace.start_time or last_trace.created_at
         next_cursor = _encode_cursor(last_key, last_trace.id)
     return TracePage(traces, _tags(session, [t.id for t in traces]), next_cursor)
 
