@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -30,6 +31,7 @@ pytest_plugins = ["tests.support.plugin"]
 
 API_KEY = "tr-test-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+REDIS_URL = os.environ.get("TRACEREPLAY_TEST_REDIS", "redis://127.0.0.1:6379/14")
 PG_ADMIN_URL = os.environ.get("TRACEREPLAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TABLES = "projects, api_keys, traces, spans, trace_tags, scores, log_records, replays"
 
@@ -77,6 +79,22 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         # run the default helper processes.
         ingest_processes=0,
     )
+
+
+@pytest.fixture
+def redis_queue() -> Iterator[str]:
+    """An empty Redis database for a Huey queue; under CI=true an unreachable Redis fails."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
 
 
 def empty_postgres(context: AppContext) -> None:

@@ -1,5 +1,6 @@
-"""Replays through the API with the embedded worker, against the loopback OpenAI-compatible
-server through the real `openai` SDK, on SQLite and PostgreSQL."""
+"""Replays through the API against the loopback OpenAI-compatible server through the real
+`openai` SDK, on SQLite and PostgreSQL, with the embedded queue and with a Redis queue (the
+consumer threads run in the app either way; separate worker processes are in test_workers)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,18 @@ def replay_settings(settings: Settings, llm_server: LLMServer, **extra: Any) -> 
     )
 
 
+@pytest.fixture(params=["embedded-queue", "redis-queue"])
+def queue_url(request: pytest.FixtureRequest) -> str | None:
+    return request.getfixturevalue("redis_queue") if request.param == "redis-queue" else None
+
+
 @pytest.fixture
-def replay_client(settings: Settings, ctx: AppContext, llm_server: LLMServer) -> Iterator[TestClient]:
-    """The app with its embedded job consumer and an OpenAI provider pointed at the test server."""
+def replay_client(
+    settings: Settings, ctx: AppContext, llm_server: LLMServer, queue_url: str | None
+) -> Iterator[TestClient]:
+    """The app with its job consumer and an OpenAI provider pointed at the test server."""
     del ctx  # truncates the PostgreSQL test database first
-    configured = replay_settings(settings, llm_server)
+    configured = replay_settings(settings, llm_server, queue_url=queue_url)
     context = AppContext.open(configured)
     with TestClient(create_app(configured, run_worker=True, ctx=context), headers=AUTH) as client:
         yield client

@@ -3,18 +3,14 @@ worker`, and a worker killed with SIGKILL mid-replay."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import pytest
-import redis
 
 from tests.conftest import RunningServer, start_server
 from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
@@ -22,23 +18,6 @@ from tests.support.llm_server import LLMServer
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
 from tracereplay.replay.sweeper import sweep_replays
-
-REDIS_URL = os.environ.get("TRACEREPLAY_TEST_REDIS", "redis://127.0.0.1:6379/14")
-
-
-@pytest.fixture
-def redis_queue() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 def worker_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
