@@ -262,3 +262,21 @@ def test_first_start_prints_a_working_key_once(tmp_path: Path) -> None:
         # The first key still works, and the trace sent before the restart is still there.
         listed = httpx.get(f"{url}/api/v1/traces", headers=auth, timeout=5)
         assert [t["trace_id"] for t in listed.json()["traces"]] == [trace_id]
+
+
+def test_prices_set_list_delete_and_the_catalog_uses_them(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home")
+    assert "set price 1:" in ok(env, "prices", "set", "gpt-4o*", "--input", "2", "--output", "8")
+    assert "replaced price 1:" in ok(env, "prices", "set", "gpt-4o*", "--input", "3", "--output", "9")
+    listing = ok(env, "prices", "list")
+    assert "gpt-4o*" in listing and "3" in listing and "9" in listing
+    models = ok({**env, "OPENAI_API_KEY": "sk-test"}, "models")
+    assert re.search(r"openai:gpt-4o-mini\s+│?\s*3\s+│?\s*9\s+│?\s*project override", models), models
+    refused = run(env, "prices", "set", "gpt-4o*", "--input", "-1", "--output", "1")
+    assert refused.returncode == 1
+    assert error_lines(refused.stderr) == [
+        "error: input_price_per_mtok must be a non-negative number of US $ per million tokens, not -1.0"
+    ]
+    assert "removed price 1 (gpt-4o*)" in ok(env, "prices", "delete", "1")
+    missing = run(env, "prices", "delete", "1")
+    assert missing.returncode == 1 and "no price override with id 1" in missing.stderr

@@ -12,6 +12,7 @@ from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span,
 from tracereplay.api.app import create_app
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
+from tracereplay.projects.service import create_project
 from tracereplay.providers.pricing import PriceBook
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -66,3 +67,81 @@ def test_user_overrides_win_by_pattern_and_by_provider(priced_client: TestClient
     assert custom["spans"][0]["cost"] == pytest.approx((2_000 * 1.0 + 500 * 2.0) / 1e6)
     openai = ingest_llm_span(priced_client, "gpt-4o-mini")
     assert openai["spans"][0]["cost"] == pytest.approx((2_000 * 10 + 500 * 20) / 1e6)
+
+
+def test_project_price_overrides_through_the_api(priced_client: TestClient, settings: Settings) -> None:
+    client = priced_client
+    # Server-wide override first; a project's own price wins over it, most specific pattern first.
+    assert ingest_llm_span(client, "gpt-4o-mini")["cost"] == pytest.approx((2_000 * 10 + 500 * 20) / 1e6)
+    broad = client.post("/api/v1/prices", json={"model_pattern": "gpt-4o*", "input_price_per_mtok": 3,
+                                                "output_price_per_mtok": 4})  # fmt: skip
+    assert broad.status_code == 201, broad.text
+    narrow = client.post("/api/v1/prices", json={"model_pattern": "gpt-4o-mini*", "input_price_per_mtok": 1,
+                                                 "output_price_per_mtok": 1})  # fmt: skip
+    assert narrow.status_code == 201
+    assert ingest_llm_span(client, "gpt-4o-mini")["cost"] == pytest.approx((2_000 + 500) / 1e6)
+    assert ingest_llm_span(client, "gpt-4o")["cost"] == pytest.approx((2_000 * 3 + 500 * 4) / 1e6)
+
+    # Same pattern again replaces (200); the catalog and later spans use the new price.
+    replaced = client.post("/api/v1/prices", json={"model_pattern": "gpt-4o-mini*", "input_price_per_mtok": 5,
+                                                   "output_price_per_mtok": 6})  # fmt: skip
+    assert replaced.status_code == 200 and replaced.json()["id"] == narrow.json()["id"]
+    assert ingest_llm_span(client, "gpt-4o-mini")["cost"] == pytest.approx((2_000 * 5 + 500 * 6) / 1e6)
+    listed = client.get("/api/v1/prices").json()["prices"]
+    assert [(p["model_pattern"], p["input_price_per_mtok"]) for p in listed] == [
+        ("gpt-4o*", 3),
+        ("gpt-4o-mini*", 5),
+    ]
+
+    # Removing the project's prices falls back to the server's.
+    for price in listed:
+        assert client.delete(f"/api/v1/prices/{price['id']}").status_code == 200
+    assert ingest_llm_span(client, "gpt-4o-mini")["cost"] == pytest.approx((2_000 * 10 + 500 * 20) / 1e6)
+    missing = client.delete(f"/api/v1/prices/{listed[0]['id']}")
+    assert missing.status_code == 404
+    assert "GET /api/v1/prices" in missing.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (
+            {"model_pattern": "gpt-4o", "input_price_per_mtok": -1, "output_price_per_mtok": 1},
+            "input_price_per_mtok",
+        ),
+        ({"model_pattern": "", "input_price_per_mtok": 1, "output_price_per_mtok": 1}, "model_pattern"),
+        ({"model_pattern": "gpt-4o", "input_price_per_mtok": 1}, "output_price_per_mtok"),
+        (
+            {"model_pattern": "x" * 201, "input_price_per_mtok": 1, "output_price_per_mtok": 1},
+            "model_pattern",
+        ),
+    ],
+)
+def test_invalid_price_overrides_are_refused(client: TestClient, body: dict, problem: str) -> None:  # type: ignore[type-arg]
+    response = client.post("/api/v1/prices", json=body)
+    assert response.status_code == 422, response.text
+    assert problem in response.text
+    assert client.get("/api/v1/prices").json()["prices"] == []
+
+
+def test_price_overrides_belong_to_their_project(client: TestClient, ctx: AppContext) -> None:
+    other = create_project(ctx.sessions, "other")
+    other_headers = {"Authorization": f"Bearer {other.key}"}
+    created = client.post("/api/v1/prices", json={"model_pattern": "gpt-4o-mini", "input_price_per_mtok": 100,
+                                                  "output_price_per_mtok": 100})  # fmt: skip
+    assert created.status_code == 201
+    assert client.get("/api/v1/prices", headers=other_headers).json()["prices"] == []
+    assert client.delete(f"/api/v1/prices/{created.json()['id']}", headers=other_headers).status_code == 404
+    mine = {m["model"]: m for m in client.get("/api/v1/models").json()["models"]}
+    theirs = {m["model"]: m for m in client.get("/api/v1/models", headers=other_headers).json()["models"]}
+    if "openai:gpt-4o-mini" in mine:  # listed only when the server has an OpenAI key
+        assert mine["openai:gpt-4o-mini"]["price_source"] == "project override"
+        assert theirs["openai:gpt-4o-mini"]["price_source"] == "genai-prices"
+    # Spans of the other project keep the bundled price.
+    bundled = PriceBook().price("openai", "gpt-4o-mini")
+    assert bundled is not None
+    theirs_trace = ingest_llm_span(TestClient(client.app, headers=other_headers), "gpt-4o-mini")
+    assert theirs_trace["cost"] == pytest.approx(
+        (2_000 * bundled.input_per_mtok + 500 * bundled.output_per_mtok) / 1e6
+    )
+    assert ingest_llm_span(client, "gpt-4o-mini")["cost"] == pytest.approx((2_000 + 500) * 100 / 1e6)

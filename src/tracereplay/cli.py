@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -26,6 +26,9 @@ from tracereplay.db.models import Project
 from tracereplay.errors import NotFound, TraceReplayError
 from tracereplay.projects import service as projects
 
+if TYPE_CHECKING:
+    from tracereplay.providers.price_overrides import PriceOverride
+
 app = typer.Typer(
     help="tracereplay: LLM observability with whole-trace replay.",
     no_args_is_help=True,
@@ -37,6 +40,8 @@ app.add_typer(traces_app, name="traces")
 app.add_typer(keys_app, name="keys")
 replays_app = typer.Typer(help="A trace's replays.", no_args_is_help=True)
 app.add_typer(replays_app, name="replays")
+prices_app = typer.Typer(help="A project's own model prices (US $ per million tokens).", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
 
 # Piped output keeps whole lines (trace ids) instead of wrapping at an assumed 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -380,13 +385,13 @@ def demo(project: ProjectOption = None) -> None:
 
 
 @app.command()
-def models() -> None:
+def models(project: ProjectOption = None) -> None:
     """Models a replay can use now, with their prices."""
     from tracereplay.providers.catalog import model_catalog
 
     ctx = _context()
     table = Table("model", "input $/Mtok", "output $/Mtok", "price from")
-    for entry in model_catalog(ctx.providers, ctx.prices):
+    for entry in model_catalog(ctx.providers, ctx.prices.book(_project_rowid(ctx, project))):
         table.add_row(
             entry.reference,
             "unknown" if entry.input_per_mtok is None else f"{entry.input_per_mtok:g}",
@@ -394,6 +399,59 @@ def models() -> None:
             entry.price_source or "",
         )
     console.print(table)
+
+
+def _print_prices(overrides: list[PriceOverride]) -> None:
+    table = Table("id", "model pattern", "input $/Mtok", "output $/Mtok", "updated")
+    for override in overrides:
+        table.add_row(
+            str(override.id),
+            override.model_pattern,
+            f"{override.input_per_mtok:g}",
+            f"{override.output_per_mtok:g}",
+            override.updated_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@prices_app.command("list")
+def prices_list(project: ProjectOption = None) -> None:
+    """The project's price overrides."""
+    from tracereplay.providers.price_overrides import list_price_overrides
+
+    ctx = _context()
+    with ctx.sessions() as session:
+        _print_prices(list_price_overrides(session, _project_rowid(ctx, project)))
+
+
+@prices_app.command("set")
+def prices_set(
+    model_pattern: Annotated[
+        str, typer.Argument(help='A model name, provider:model, or pattern ("gpt-4o*").')
+    ],
+    input_price: Annotated[float, typer.Option("--input", help="US $ per million input tokens.")],
+    output_price: Annotated[float, typer.Option("--output", help="US $ per million output tokens.")],
+    project: ProjectOption = None,
+) -> None:
+    """Set the price of the models matching MODEL_PATTERN (replaces an earlier one)."""
+    from tracereplay.providers.price_overrides import set_price_override
+
+    ctx = _context()
+    override, created = set_price_override(
+        ctx.sessions, ctx.prices, _project_rowid(ctx, project), model_pattern, input_price, output_price
+    )
+    console.print(f"{'set' if created else 'replaced'} price {override.id}:")
+    _print_prices([override])
+
+
+@prices_app.command("delete")
+def prices_delete(override_id: int, project: ProjectOption = None) -> None:
+    """Remove a price override by id."""
+    from tracereplay.providers.price_overrides import delete_price_override
+
+    ctx = _context()
+    removed = delete_price_override(ctx.sessions, ctx.prices, _project_rowid(ctx, project), override_id)
+    console.print(f"removed price {removed.id} ({removed.model_pattern})")
 
 
 @replays_app.command("list")

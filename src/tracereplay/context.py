@@ -13,7 +13,8 @@ from tracereplay.ingest.decoding import IngestPool
 from tracereplay.ingest.writer import IngestWriter
 from tracereplay.jobs import JobQueue, build_queue
 from tracereplay.projects.service import KeyResolver
-from tracereplay.providers.pricing import PriceBook
+from tracereplay.providers.price_overrides import ProjectPrices
+from tracereplay.providers.pricing import rules_from_config
 from tracereplay.providers.registry import DeferredRegistry, ProviderRegistry
 from tracereplay.replay.executor import ReplayDeps
 
@@ -25,7 +26,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     writer: IngestWriter
     ingest: IngestPool
-    prices: PriceBook
+    prices: ProjectPrices
     providers: ProviderRegistry
     keys: KeyResolver
     queue: JobQueue
@@ -37,7 +38,7 @@ class AppContext:
             migrate(engine)
         sessions = make_session_factory(engine)
         writer = IngestWriter(engine, settings.ingest_batch_spans)
-        prices = PriceBook(settings.prices)
+        prices = ProjectPrices(engine, rules_from_config(settings.prices))
         providers = DeferredRegistry(settings)
         return cls(
             settings=settings,

@@ -115,7 +115,7 @@ def record_demo_traces(ctx: AppContext, project_rowid: int) -> list[str]:
         _agent(tracer, provider, model, city, question)
     tracer_provider.shutdown()
     spans = exporter.get_finished_spans()
-    decoded = spans_from_request(encode_spans(spans), ctx.prices)
+    decoded = spans_from_request(encode_spans(spans), ctx.prices.book(project_rowid))
     with ctx.engine.begin() as conn:
         write_spans(conn, project_rowid, decoded.spans)
     return sorted({span.trace_id for span in decoded.spans})

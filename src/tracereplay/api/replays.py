@@ -68,7 +68,9 @@ class ModelOut(BaseModel):
     name: str
     input_price_per_mtok: float | None = Field(description="US $ per million input tokens; null: unknown")
     output_price_per_mtok: float | None
-    price_source: str | None = Field(description='"genai-prices" or "override"')
+    price_source: str | None = Field(
+        description='"project override", "server override", "genai-prices" or "local"; null: unknown'
+    )
 
 
 class ModelList(BaseModel):
@@ -121,7 +123,6 @@ def replays_router(ctx: AppContext) -> APIRouter:
 
     @router.get("/models", summary="Models a replay can use now, with their prices")
     def models(principal: Auth) -> ModelList:
-        del principal
         return ModelList(
             models=[
                 ModelOut(
@@ -132,7 +133,7 @@ def replays_router(ctx: AppContext) -> APIRouter:
                     output_price_per_mtok=entry.output_per_mtok,
                     price_source=entry.price_source,
                 )
-                for entry in model_catalog(ctx.providers, ctx.prices)
+                for entry in model_catalog(ctx.providers, ctx.prices.book(principal.project_rowid))
             ]
         )
 

@@ -122,6 +122,21 @@ class Replay(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ModelPrice(Base):
+    """A project's own price for the models matching `model_pattern` (US $ per million tokens)."""
+
+    __tablename__ = "model_prices"
+    __table_args__ = (UniqueConstraint("project_rowid", "model_pattern"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    model_pattern: Mapped[str] = mapped_column(String(200))
+    input_per_mtok: Mapped[float] = mapped_column(Float)
+    output_per_mtok: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class TraceTag(Base):
     __tablename__ = "trace_tags"
 

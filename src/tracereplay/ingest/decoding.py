@@ -36,7 +36,8 @@ from tracereplay.ingest.otlp import (
 )
 from tracereplay.ingest.store import prepare_spans, write_spans
 from tracereplay.ingest.writer import IngestWriter
-from tracereplay.providers.pricing import PriceBook
+from tracereplay.providers.price_overrides import ProjectPrices
+from tracereplay.providers.pricing import PriceBook, rules_from_config
 
 INLINE_BELOW_BYTES = 16 * 1024
 
@@ -68,7 +69,7 @@ def decode_logs(body: bytes, json_mode: bool) -> Decoded:
 
 _engine: Engine | None = None
 _write_lock: Any = None
-_prices: PriceBook | None = None
+_prices: ProjectPrices | None = None
 
 
 def _start_helper(settings_json: str, write_lock: Any) -> None:
@@ -77,7 +78,7 @@ def _start_helper(settings_json: str, write_lock: Any) -> None:
 
     settings = Settings.model_validate_json(settings_json)
     _engine = make_engine(settings)
-    _prices = PriceBook(settings.prices)
+    _prices = ProjectPrices(_engine, rules_from_config(settings.prices))
     _write_lock = write_lock
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     tune_gc()
@@ -92,8 +93,8 @@ def _exit_with_parent(parent: int) -> None:
 
 def _store_traces(project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
     """Decode and commit one request; returns only what the response needs."""
-    assert _engine is not None
-    decoded = decode_traces(body, json_mode, _engine.dialect.name, _prices)
+    assert _engine is not None and _prices is not None
+    decoded = decode_traces(body, json_mode, _engine.dialect.name, _prices.book(project_rowid))
     if decoded.spans:
         with _write_lock or nullcontext(), _engine.begin() as conn:
             write_spans(conn, project_rowid, decoded.spans)
@@ -106,7 +107,9 @@ def _store_traces(project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
 class IngestPool:
     """Stores OTLP requests through `processes` helper processes (0: all in the server)."""
 
-    def __init__(self, settings: Settings, engine: Engine, writer: IngestWriter, prices: PriceBook) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, writer: IngestWriter, prices: ProjectPrices
+    ) -> None:
         self._settings = settings
         self._prices = prices
         self._dialect = engine.dialect.name
@@ -142,7 +145,7 @@ class IngestPool:
         """Decode and durably store a trace export request; the result carries rejections only."""
         pool = self._pool() if len(body) >= INLINE_BELOW_BYTES else None
         if pool is None:
-            decoded = decode_traces(body, json_mode, self._dialect, self._prices)
+            decoded = decode_traces(body, json_mode, self._dialect, self._prices.book(project_rowid))
             if decoded.spans:
                 await asyncio.wrap_future(self._writer.submit_spans(project_rowid, decoded.spans))
             return decoded

@@ -1,8 +1,10 @@
 """Model prices and the cost of an LLM call.
 
 Prices come from `genai-prices` (its bundled data: no network at run time), overridden per
-model by the user (`TRACEREPLAY_PRICES` / `[prices]` in the config file). A model with no
-known price has cost None ("unknown"), never 0. Lookups are cached per (provider, model):
+model name or pattern by the user: per project through the API (`/api/v1/prices`, stored in
+`model_prices`), server-wide through `TRACEREPLAY_PRICES` / `[prices]` in the config file. A
+project's own override wins over the server's, which wins over the bundled data. A model with
+no known price has cost None ("unknown"), never 0. Lookups are cached per (provider, model):
 cost is computed for every LLM span at ingestion, and genai-prices' own calculation is far
 too slow to run per span.
 """
@@ -10,8 +12,9 @@ too slow to run per span.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +26,37 @@ class Price:
 
     input_per_mtok: float
     output_per_mtok: float
-    source: str  # "genai-prices", "override" or "local"
+    source: str  # "genai-prices", "project override", "server override" or "local"
+
+
+@dataclass(frozen=True)
+class PriceRule:
+    """A user's price for the models matching `pattern`: a name ("gpt-4o-mini"), a provider
+    and name ("openai:gpt-4o-mini") or a shell-style pattern ("gpt-4o*", "*:llama-3*")."""
+
+    pattern: str
+    input_per_mtok: float
+    output_per_mtok: float
+    source: str
+
+    def matches(self, provider: str | None, model: str) -> bool:
+        names = (model,) if provider is None else (f"{provider}:{model}", model)
+        return any(fnmatch.fnmatchcase(name, self.pattern) for name in names)
+
+
+def rules_from_config(overrides: Mapping[str, Mapping[str, float]] | None) -> list[PriceRule]:
+    """`{"gpt-4o*": {"input": 2.5, "output": 10}}` (TRACEREPLAY_PRICES) as rules."""
+    return [
+        PriceRule(
+            pattern, float(values.get("input", 0.0)), float(values.get("output", 0.0)), "server override"
+        )
+        for pattern, values in (overrides or {}).items()
+    ]
+
+
+def most_specific_first(rules: Iterable[PriceRule]) -> list[PriceRule]:
+    """Exact names before patterns, longer patterns before shorter: "gpt-4o-mini*" beats "gpt-4o*"."""
+    return sorted(rules, key=lambda rule: (any(c in rule.pattern for c in "*?["), -len(rule.pattern)))
 
 
 def _number(value: Any) -> float | None:
@@ -36,10 +69,11 @@ def _number(value: Any) -> float | None:
 
 
 class PriceBook:
-    def __init__(self, overrides: Mapping[str, Mapping[str, float]] | None = None) -> None:
-        """`overrides` maps a model name or pattern ("gpt-4o*", "openai:gpt-4o-mini") to
-        `{"input": $/Mtok, "output": $/Mtok}`."""
-        self._overrides = dict(overrides or {})
+    """Prices for one project: its rules, in the order given (first match wins), then the
+    bundled data."""
+
+    def __init__(self, rules: Iterable[PriceRule] = ()) -> None:
+        self._rules = list(rules)
         self._cache: dict[tuple[str | None, str], Price | None] = {}
         self._lock = threading.Lock()
 
@@ -73,13 +107,14 @@ class PriceBook:
         ) / 1e6
 
     def _override(self, provider: str | None, model: str) -> Price | None:
-        names = [model] if provider is None else [f"{provider}:{model}", model]
-        for pattern, values in self._overrides.items():
-            if any(fnmatch.fnmatchcase(name, pattern) for name in names):
-                return Price(float(values.get("input", 0.0)), float(values.get("output", 0.0)), "override")
+        for rule in self._rules:
+            if rule.matches(provider, model):
+                return Price(rule.input_per_mtok, rule.output_per_mtok, rule.source)
         return None
 
 
+# Shared by every PriceBook of the process, so a project's book is cheap to rebuild.
+@functools.lru_cache(maxsize=4096)
 def _bundled_price(provider: str | None, model: str) -> Price | None:
     from genai_prices import data_snapshot  # imported on first use: it is not small
 

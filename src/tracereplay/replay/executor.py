@@ -23,6 +23,7 @@ from tracereplay.errors import TraceReplayError
 from tracereplay.ingest.otlp import IncomingSpan
 from tracereplay.ingest.store import write_spans
 from tracereplay.providers.base import CompletionRequest, CompletionResponse
+from tracereplay.providers.price_overrides import ProjectPrices
 from tracereplay.providers.pricing import PriceBook
 from tracereplay.providers.registry import ProviderRegistry
 from tracereplay.replay.service import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, resolve_span_model
@@ -39,7 +40,7 @@ class ReplayDeps:
     engine: Engine
     sessions: sessionmaker[Session]
     providers: ProviderRegistry
-    prices: PriceBook
+    prices: ProjectPrices
 
 
 @dataclass
@@ -153,7 +154,8 @@ def _execute(deps: ReplayDeps, replay_id: str, attempt: int) -> None:
     if _status(deps.sessions, replay_id) == CANCELLED:
         return
     trace_id = derived_id(replay_id, "trace", 32)
-    incoming = _replayed_spans(replay_id, trace_id, source, spans, results, tags, deps.prices)
+    prices = deps.prices.book(source.project_rowid)
+    incoming = _replayed_spans(replay_id, trace_id, source, spans, results, tags, prices)
     failures = [(span, results[span.span_id]) for span in llm_spans if results[span.span_id].error]
     with deps.engine.begin() as conn:
         write_spans(conn, source.project_rowid, incoming)
