@@ -12,13 +12,28 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# The local model extra builds llama-cpp-python from source once (pip caches the wheel).
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[local]'
+# The local model extra needs llama-cpp-python, which PyPI has only as source: it is built once
+# per machine into LLAMA_WHEELS (about 7 minutes on 2 cores) and installed from there. The
+# build targets AVX2 rather than the building CPU: a native build uses AMX tile instructions on
+# CPUs that have them, and hosts that do not enable AMX for guests kill it with SIGILL.
+LLAMA_CMAKE_ARGS = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_WHEELS ?= $(HOME)/.cache/tracereplay/llama-wheels-avx2
+PIP_INSTALL = CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q --find-links $(LLAMA_WHEELS)
+
+$(LLAMA_WHEELS)/.built: | $(BIN)/python
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir \
+		-w $(LLAMA_WHEELS) 'llama-cpp-python>=0.3'
 	touch $@
 
-$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[dev,local]'
+# The second install swaps in that build where a venv already had another one.
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(LLAMA_WHEELS)/.built
+	$(PIP_INSTALL) -e '.[local]'
+	$(PIP_INSTALL) --no-index --no-deps --force-reinstall llama-cpp-python
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(LLAMA_WHEELS)/.built
+	$(PIP_INSTALL) -e '.[dev,local]'
+	$(PIP_INSTALL) --no-index --no-deps --force-reinstall llama-cpp-python
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

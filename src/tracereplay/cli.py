@@ -27,6 +27,7 @@ from tracereplay.errors import NotFound, TraceReplayError
 from tracereplay.projects import service as projects
 
 if TYPE_CHECKING:
+    from tracereplay.context import AppContext
     from tracereplay.providers.price_overrides import PriceOverride
 
 app = typer.Typer(
@@ -56,7 +57,7 @@ def _settings(**overrides: object) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
-def _context(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+def _context(settings: Settings | None = None) -> AppContext:
     from tracereplay.context import AppContext
 
     settings = settings or _settings()
@@ -65,7 +66,7 @@ def _context(settings: Settings | None = None):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _project_rowid(ctx, name: str | None) -> int:  # type: ignore[no-untyped-def]
+def _project_rowid(ctx: AppContext, name: str | None) -> int:
     with ctx.sessions() as session:
         query = select(Project.id)
         query = query.where(Project.name == name) if name else query.order_by(Project.id)
@@ -138,6 +139,7 @@ def import_file(
 
     ctx = _context()
     rowid = _project_rowid(ctx, project)
+    prices = ctx.prices.book(rowid)
     stored = rejected = 0
     text = path.read_bytes()
     try:  # one (possibly pretty-printed) request, else JSONL
@@ -156,7 +158,7 @@ def import_file(
             if not line.strip():
                 continue
             try:
-                decoded = spans_from_request(parse_trace_request(orjson.loads(line), json=True), ctx.prices)
+                decoded = spans_from_request(parse_trace_request(orjson.loads(line), json=True), prices)
             except (orjson.JSONDecodeError, TraceReplayError) as exc:
                 raise TraceReplayError(f"{path}:{number}: {exc}") from exc
             with ctx.engine.begin() as conn:
