@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import AUTH
+from tests.conftest import AUTH, RunningServer
 from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
 from tracereplay.api.app import create_app
 from tracereplay.config import Settings
@@ -145,3 +146,30 @@ def test_price_overrides_belong_to_their_project(client: TestClient, ctx: AppCon
         (2_000 * bundled.input_per_mtok + 500 * bundled.output_per_mtok) / 1e6
     )
     assert ingest_llm_span(client, "gpt-4o-mini")["cost"] == pytest.approx((2_000 + 500) * 100 / 1e6)
+
+
+def test_helper_processes_price_large_requests_like_the_server(server: RunningServer) -> None:
+    """Bodies over 16 KB are decoded by helper processes, which get bundled prices from the
+    server and the project's own prices from the database."""
+    client = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+    assert client.post("/api/v1/prices", json={"model_pattern": "my-finetune", "input_price_per_mtok": 7,
+                                               "output_price_per_mtok": 9}).status_code == 201  # fmt: skip
+    trace_id = new_trace_id()
+    spans = [
+        span(trace_id, new_span_id(), f"chat-{i}",
+             attributes={**llm_attributes("gpt-4o-mini" if i % 2 else "my-finetune",
+                                          question="x" * 500 + str(i))})
+        for i in range(60)
+    ]  # fmt: skip
+    body = trace_request(spans).SerializeToString()
+    assert len(body) > 16 * 1024
+    assert client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+    stored = client.get(f"/api/v1/traces/{trace_id}").json()["spans"]
+    bundled = PriceBook().price("openai", "gpt-4o-mini")
+    assert bundled is not None
+    costs = {s["model"]: s["cost"] for s in stored}
+    assert costs["gpt-4o-mini"] == pytest.approx(
+        (12 * bundled.input_per_mtok + 3 * bundled.output_per_mtok) / 1e6
+    )
+    assert costs["my-finetune"] == pytest.approx((12 * 7 + 3 * 9) / 1e6)
+    client.close()

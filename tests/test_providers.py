@@ -16,17 +16,17 @@ import pytest
 from tests.conftest import free_port
 from tests.support.llm_server import Failure, LLMServer, Reply, ToolCall, echo_reply
 from tracereplay.config import Settings
-from tracereplay.providers import (
+from tracereplay.providers.anthropic_provider import DEFAULT_MAX_TOKENS, AnthropicProvider
+from tracereplay.providers.base import (
     CallPolicy,
     CompletionRequest,
     Provider,
     ProviderError,
     ProviderNotConfigured,
-    ProviderRegistry,
     UnknownModel,
 )
-from tracereplay.providers.anthropic_provider import DEFAULT_MAX_TOKENS, AnthropicProvider
 from tracereplay.providers.openai_provider import OpenAIProvider
+from tracereplay.providers.registry import ProviderRegistry
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 WEATHER_TOOL = {

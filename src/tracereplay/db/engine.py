@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracereplay.config import Settings
 from tracereplay.errors import StartupError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from tracereplay.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -22,9 +24,14 @@ def _json_dumps(value: Any) -> str:
 
 
 def make_engine(settings: Settings) -> Engine:
-    url = settings.resolved_database_url
+    return engine_for(settings.resolved_database_url, settings.home, settings.sqlite_synchronous)
+
+
+def engine_for(url: str, home: Path, synchronous: str) -> Engine:
+    """The engine for a database URL (`make_engine` without the settings object, for
+    ingestion helper processes, which do not load the settings machinery)."""
     if url.startswith("sqlite"):
-        settings.home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
@@ -33,7 +40,6 @@ def make_engine(settings: Settings) -> Engine:
             pool_size=8,
             max_overflow=16,
         )
-        synchronous = settings.sqlite_synchronous
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,7 +69,10 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# Alembic is imported only where migrations run: ingestion helper processes skip its ~11 MB.
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -72,6 +81,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; the server calls this at every start."""
+    from alembic import command
+
     try:
         command.upgrade(alembic_config(engine), "head")
     except Exception as exc:

@@ -7,25 +7,32 @@ means durable. On SQLite the helpers and the server's writer thread take turns t
 cross-process lock (SQLite allows a single writer; the lock avoids its sleep-and-retry
 busy handler). On PostgreSQL they write concurrently. Small bodies are decoded in the
 server and group-committed by its writer thread, where a round trip to another process
-would cost more than it saves.
+would cost more than it saves. Helpers ask the server for bundled model prices (`PriceRelay`)
+rather than each loading genai-prices' data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
-from typing import Any
+from dataclasses import dataclass
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from tracereplay.config import Settings
+if TYPE_CHECKING:
+    from tracereplay.config import Settings
 from tracereplay.errors import ServiceUnavailable
 from tracereplay.ingest.otlp import (
     Decoded,
@@ -37,7 +44,15 @@ from tracereplay.ingest.otlp import (
 from tracereplay.ingest.store import prepare_spans, write_spans
 from tracereplay.ingest.writer import IngestWriter
 from tracereplay.providers.price_overrides import ProjectPrices
-from tracereplay.providers.pricing import PriceBook, rules_from_config
+from tracereplay.providers.pricing import (
+    Price,
+    PriceBook,
+    bundled_price,
+    rules_from_config,
+    use_bundled_prices_from,
+)
+
+log = logging.getLogger(__name__)
 
 INLINE_BELOW_BYTES = 16 * 1024
 
@@ -65,6 +80,55 @@ def decode_logs(body: bytes, json_mode: bool) -> Decoded:
     return logs_from_request(parse_logs_request(body, json=json_mode))
 
 
+class PriceRelay:
+    """Answers helper processes' bundled-price lookups from the server's own data, over a
+    local socket only they hold the key to."""
+
+    def __init__(self) -> None:
+        self.authkey = os.urandom(32)
+        self._listener = Listener(family="AF_UNIX", authkey=self.authkey)
+        self.address = self._listener.address
+        threading.Thread(target=self._accept, name="price-relay", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection = self._listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _serve(connection: Connection) -> None:
+        with connection:
+            while True:
+                try:
+                    provider, model = connection.recv()
+                except (EOFError, OSError):  # the helper exited
+                    return
+                try:
+                    price = bundled_price(provider, model)
+                except Exception:  # the helper must get an answer, or it would wait forever
+                    log.exception("price lookup for %s:%s failed", provider, model)
+                    price = None
+                connection.send(price)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _ask_server(connection: Connection) -> Callable[[str | None, str], Price | None]:
+    lock = threading.Lock()
+
+    def lookup(provider: str | None, model: str) -> Price | None:
+        with lock:
+            connection.send((provider, model))
+            answer: Price | None = connection.recv()
+            return answer
+
+    return lookup
+
+
 # --- inside a helper process -----------------------------------------------------------------
 
 _engine: Engine | None = None
@@ -72,13 +136,25 @@ _write_lock: Any = None
 _prices: ProjectPrices | None = None
 
 
-def _start_helper(settings_json: str, write_lock: Any) -> None:
-    global _engine, _write_lock, _prices
-    from tracereplay.db.engine import make_engine
+@dataclass(frozen=True)
+class HelperConfig:
+    """What a helper needs of the settings: plain values, so that it does not import pydantic."""
 
-    settings = Settings.model_validate_json(settings_json)
-    _engine = make_engine(settings)
-    _prices = ProjectPrices(_engine, rules_from_config(settings.prices))
+    database_url: str
+    home: str
+    sqlite_synchronous: str
+    prices: dict[str, dict[str, float]]
+    price_relay: tuple[Any, bytes]  # the server's PriceRelay: address and key
+
+
+def _start_helper(config: HelperConfig, write_lock: Any) -> None:
+    global _engine, _write_lock, _prices
+    from tracereplay.db.engine import engine_for
+
+    address, authkey = config.price_relay
+    use_bundled_prices_from(_ask_server(Client(address, authkey=authkey)))
+    _engine = engine_for(config.database_url, Path(config.home), config.sqlite_synchronous)
+    _prices = ProjectPrices(_engine, rules_from_config(config.prices))
     _write_lock = write_lock
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     tune_gc()
@@ -117,6 +193,7 @@ class IngestPool:
         configured = settings.ingest_processes
         self._processes = default_processes() if configured is None else configured
         self._executor: ProcessPoolExecutor | None = None
+        self._relay: PriceRelay | None = None
 
     def start(self) -> None:
         """Start the helper processes now (in the background), not at the first large request."""
@@ -132,12 +209,22 @@ class IngestPool:
             if self._dialect == "sqlite":
                 # One writer at a time, across the helpers and the server's writer thread.
                 self._writer.write_lock = multiprocessing.get_context("spawn").Lock()
+            self._relay = PriceRelay()
             # spawn, not fork: the server has threads (writer, job consumer) a fork would copy.
             self._executor = ProcessPoolExecutor(
                 self._processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_helper,
-                initargs=(self._settings.model_dump_json(), self._writer.write_lock),
+                initargs=(
+                    HelperConfig(
+                        self._settings.resolved_database_url,
+                        str(self._settings.home),
+                        self._settings.sqlite_synchronous,
+                        self._settings.prices,
+                        (self._relay.address, self._relay.authkey),
+                    ),
+                    self._writer.write_lock,
+                ),
             )
         return self._executor
 
@@ -168,3 +255,6 @@ class IngestPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
             self._writer.write_lock = None  # released now, not left to the interpreter's exit
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None

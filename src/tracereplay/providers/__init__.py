@@ -1,27 +1,6 @@
-"""LLM providers behind one interface (`Provider.complete`), the registry that builds them from
-settings and resolves model names, and (in `pricing`) model prices.
+"""LLM providers behind one interface (`base.Provider.complete`), the registry that builds them
+from settings and resolves model names (`registry`), and model prices (`pricing`).
 
-Importing this package does not import the provider SDKs; `ProviderRegistry.from_settings` does.
+Importing this package imports nothing: ingestion helper processes use `pricing` alone and
+stay clear of the settings machinery and the provider SDKs.
 """
-
-from tracereplay.providers.base import (
-    CallPolicy,
-    CompletionRequest,
-    CompletionResponse,
-    Provider,
-    ProviderError,
-    ProviderNotConfigured,
-    UnknownModel,
-)
-from tracereplay.providers.registry import ProviderRegistry
-
-__all__ = [
-    "CallPolicy",
-    "CompletionRequest",
-    "CompletionResponse",
-    "Provider",
-    "ProviderError",
-    "ProviderNotConfigured",
-    "ProviderRegistry",
-    "UnknownModel",
-]
