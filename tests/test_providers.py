@@ -286,6 +286,21 @@ def test_rate_limit_is_retried_after_the_retry_after_delay(
 
 
 @BOTH
+def test_an_hour_long_retry_after_fails_now_and_says_why(
+    kind: str, llm_server: LLMServer, make_provider: ProviderFactory
+) -> None:
+    llm_server.script(Failure.rate_limited(retry_after=3600), "too late")
+    started = time.monotonic()
+    with pytest.raises(ProviderError) as caught:
+        make_provider(kind).complete(ask("hi"))
+    assert time.monotonic() - started < 5  # not an hour holding a replay slot
+    assert len(llm_server.bodies) == 1
+    assert "HTTP 429" in caught.value.message
+    assert "asked to retry after 3600 s, longer than a replay waits (120 s)" in caught.value.message
+    assert "retried" not in caught.value.message
+
+
+@BOTH
 def test_permanent_server_error_fails_after_every_retry(
     kind: str, llm_server: LLMServer, make_provider: ProviderFactory
 ) -> None:

@@ -128,6 +128,30 @@ def test_model_and_parameter_overrides(replay_client: TestClient, llm_server: LL
     assert replay_client.get(f"/api/v1/traces/{trace_id}").json()["replays"] == [replay["replay_id"]]
 
 
+def test_a_span_moved_to_another_provider_keeps_only_parameters_it_understands(
+    replay_client: TestClient, llm_server: LLMServer
+) -> None:
+    trace_id, llm = new_trace_id(), new_span_id()
+    attributes = {
+        **llm_attributes("claude-3-5-haiku-latest"),
+        "llm.provider": "anthropic",
+        "llm.invocation_parameters": '{"temperature": 0.2, "top_k": 5, "max_tokens": 50}',
+    }
+    body = trace_request([span(trace_id, llm, "claude", attributes=attributes)]).SerializeToString()
+    assert replay_client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+
+    # Anthropic's top_k would be refused by OpenAI; the replay's own parameters always go.
+    for overrides, expected in [({}, None), ({"top_k": 3}, 3)]:
+        request = {"model": "openai:gpt-4o-mini", "modelParameters": overrides}
+        response = replay_client.post(f"/api/v1/traces/{trace_id}/replays", json=request)
+        replay = wait_for(replay_client, response.json()["replay_id"])
+        assert replay["status"] == "COMPLETED", replay
+        sent = llm_server.bodies[-1]
+        assert (sent["temperature"], sent["max_tokens"], sent.get("top_k")) == (0.2, 50, expected)
+        result = replay_client.get(f"/api/v1/traces/{replay['result_trace_id']}").json()
+        assert result["spans"][0]["invocation_parameters"].get("top_k") == expected
+
+
 def test_every_validation_error_is_a_4xx_before_enqueueing(
     replay_client: TestClient, llm_server: LLMServer
 ) -> None:

@@ -32,12 +32,14 @@ from anthropic.resources import Messages
 from anthropic.types import Message, Model
 
 from tracereplay.providers.base import (
+    MAX_RETRY_AFTER_SECONDS,
     CallPolicy,
     CompletionRequest,
     CompletionResponse,
     Provider,
     SDKErrors,
     call_sdk,
+    retry_after_seconds,
     sdk_model_names,
 )
 
@@ -75,6 +77,22 @@ _MAPPED = frozenset(
      "timeout", "extra_headers", "extra_query", "extra_body"}
 )  # fmt: skip
 _NAMED_PARAMETERS = frozenset(inspect.signature(Messages.create).parameters) - _MAPPED
+# OpenAI parameters this module translates into the Messages API's own.
+_TRANSLATED = frozenset(
+    {"max_tokens", "max_completion_tokens", "stop", "user", "tool_choice", "parallel_tool_calls"}
+)
+
+
+class _BoundedRetryAfter(anthropic.Anthropic):
+    """The Anthropic SDK waits as long as a Retry-After header says, even hours, holding a
+    replay worker slot all along. Like the openai SDK, give up at once when the wait asked for
+    is longer than `MAX_RETRY_AFTER_SECONDS`; the error says so."""
+
+    def _should_retry(self, response: Any) -> bool:
+        seconds = retry_after_seconds(response.headers)
+        if seconds is not None and seconds > MAX_RETRY_AFTER_SECONDS:
+            return False
+        return bool(super()._should_retry(response))
 
 
 def anthropic_models() -> list[str]:
@@ -99,7 +117,7 @@ class AnthropicProvider(Provider):
         super().__init__(name, policy, secrets=[api_key])
         self.base_url = base_url or ANTHROPIC_BASE_URL
         self._models = list(models)
-        self._client = anthropic.Anthropic(
+        self._client = _BoundedRetryAfter(
             api_key=api_key,
             base_url=self.base_url,
             timeout=policy.timeout_seconds,
@@ -109,6 +127,9 @@ class AnthropicProvider(Provider):
 
     def models(self) -> list[str]:
         return list(self._models)
+
+    def understands(self, parameter: str) -> bool:
+        return parameter in _NAMED_PARAMETERS or parameter in _TRANSLATED
 
     def close(self) -> None:
         self._client.close()

@@ -9,6 +9,7 @@ the errors below at its boundary.
 
 from __future__ import annotations
 
+import email.utils
 import re
 import threading
 import time
@@ -16,6 +17,7 @@ import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tracereplay.errors import TraceReplayError
@@ -97,6 +99,29 @@ def is_retried_status(status: int) -> bool:
     return status in (408, 409, 429) or status >= 500
 
 
+# The longest Retry-After a call waits (the openai SDK's own limit); past it, the call fails.
+MAX_RETRY_AFTER_SECONDS = 120.0
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The wait a response asks for: `retry-after-ms`, or `Retry-After` in seconds or as a date."""
+    try:
+        return float(headers["retry-after-ms"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return (email.utils.parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
 def api_error_text(body: object, fallback: str) -> str:
     """The human part of an API error body: OpenAI's `{"message"}` (the SDK unwraps `error`)
     or Anthropic's `{"type": "error", "error": {"message"}}`."""
@@ -129,6 +154,12 @@ class Provider(ABC):
     @abstractmethod
     def _complete(self, request: CompletionRequest) -> CompletionResponse:
         """Make the call (retries included); raise `ProviderError` when it fails."""
+
+    def understands(self, parameter: str) -> bool:
+        """Whether an invocation parameter means something to this provider. A replay that moves
+        a span to another provider leaves out the recorded parameters it does not understand
+        (Anthropic's `top_k` would make OpenAI answer 400); its own modelParameters always go."""
+        return True
 
     @abstractmethod
     def models(self) -> list[str]:
@@ -181,11 +212,15 @@ def call_sdk(
     except errors.status as exc:
         status = int(getattr(exc, "status_code", 0))
         text = api_error_text(getattr(exc, "body", None), str(getattr(exc, "message", exc)))
+        retried = is_retried_status(status)
+        response = getattr(exc, "response", None)
+        wait = retry_after_seconds(response.headers) if response is not None else None
+        if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+            limit = MAX_RETRY_AFTER_SECONDS
+            text += f"; it asked to retry after {wait:g} s, longer than a replay waits ({limit:g} s)"
+            retried = False
         raise provider.failure(
-            model,
-            f"failed with HTTP {status} from {base_url}: {text}",
-            retried=is_retried_status(status),
-            http_status=status,
+            model, f"failed with HTTP {status} from {base_url}: {text}", retried=retried, http_status=status
         ) from exc
     except errors.base as exc:
         raise provider.failure(model, f"failed: {exc}") from exc

@@ -100,6 +100,9 @@ class LocalProvider(Provider):
     def models(self) -> list[str]:
         return [MODEL]
 
+    def understands(self, parameter: str) -> bool:
+        return parameter in _PARAMETERS
+
     def _load(self) -> Any:
         if self._llama is None:
             from llama_cpp import Llama

@@ -80,6 +80,9 @@ class OpenAIProvider(Provider):
     def models(self) -> list[str]:
         return list(self._models)
 
+    def understands(self, parameter: str) -> bool:
+        return parameter in _NAMED_PARAMETERS
+
     def close(self) -> None:
         self._client.close()
 

@@ -184,6 +184,12 @@ def _run_llm_spans(
             provider, model = resolve_span_model(deps.providers, span, overrides.get("model"))
         except TraceReplayError as exc:
             return LLMResult(None, None, str(span.model), parameters, exc.message)
+        if span.provider and span.provider != provider.name:  # moved to another provider
+            parameters = {
+                name: value
+                for name, value in parameters.items()
+                if name in parameters_override or provider.understands(name)
+            }
         request = CompletionRequest(model, list(span.input_messages or []), span.tools, parameters)
         try:
             return LLMResult(provider.complete(request), provider.name, model, parameters)
