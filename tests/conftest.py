@@ -97,6 +97,17 @@ def redis_queue() -> Iterator[str]:
     client.close()
 
 
+@pytest.fixture
+def postgresql_queue(postgres_url: str, tmp_path: Path) -> str:
+    """A Huey queue on the PostgreSQL test database, emptied of tasks an earlier test left."""
+    from tracereplay.jobs import make_huey
+
+    huey = make_huey(Settings(home=tmp_path / "queue-home", queue_url=postgres_url))
+    huey.flush()
+    huey.storage.close()
+    return postgres_url
+
+
 def empty_postgres(context: AppContext) -> None:
     """The shared PostgreSQL test database, emptied (SQLite tests get a new file each)."""
     if context.engine.dialect.name == "postgresql":

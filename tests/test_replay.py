@@ -1,5 +1,5 @@
 """Replays through the API against the loopback OpenAI-compatible server through the real
-`openai` SDK, on SQLite and PostgreSQL, with the embedded queue and with a Redis queue (the
+`openai` SDK, on SQLite and PostgreSQL, with the embedded, Redis and PostgreSQL queues (the
 consumer threads run in the app either way; separate worker processes are in test_workers)."""
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ def replay_settings(settings: Settings, llm_server: LLMServer, **extra: Any) -> 
     )
 
 
-@pytest.fixture(params=["embedded-queue", "redis-queue"])
+@pytest.fixture(params=["embedded-queue", "redis-queue", "postgresql-queue"])
 def queue_url(request: pytest.FixtureRequest) -> str | None:
-    return request.getfixturevalue("redis_queue") if request.param == "redis-queue" else None
+    if request.param == "embedded-queue":
+        return None
+    return str(request.getfixturevalue(request.param.replace("-", "_")))
 
 
 @pytest.fixture

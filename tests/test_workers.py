@@ -1,5 +1,5 @@
-"""Separate worker processes over a real Redis queue: `serve --no-worker` plus `tracereplay
-worker`, and a worker killed with SIGKILL mid-replay."""
+"""Separate worker processes over a real Redis or PostgreSQL queue: `serve --no-worker` plus
+`tracereplay worker`, and a worker killed with SIGKILL mid-replay."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import RunningServer, start_server
 from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
@@ -54,13 +55,18 @@ def ingest_trace(server: RunningServer, llm_spans: int) -> str:
     return trace_id
 
 
+@pytest.fixture(params=["redis", "postgresql"])
+def distributed_queue(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_queue"))
+
+
 def test_worker_killed_mid_replay_still_ends_with_no_duplicate_spans(
-    settings: Settings, tmp_path: Path, redis_queue: str, llm_server: LLMServer
+    settings: Settings, tmp_path: Path, distributed_queue: str, llm_server: LLMServer
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
     env_overrides = {
-        "TRACEREPLAY_QUEUE_URL": redis_queue,
+        "TRACEREPLAY_QUEUE_URL": distributed_queue,
         "OPENAI_API_KEY": "sk-test-key",
         "OPENAI_BASE_URL": llm_server.base_url,
         "TRACEREPLAY_PROVIDER_MAX_RETRIES": "0",
@@ -87,7 +93,7 @@ def test_worker_killed_mid_replay_still_ends_with_no_duplicate_spans(
         # A new worker, and the sweeper finding the dead worker's replay (heartbeat stopped).
         second = worker_process(server.env, tmp_path / "worker-2.log")
         context = AppContext.open(
-            Settings(home=home, database_url=settings.database_url, queue_url=redis_queue)
+            Settings(home=home, database_url=settings.database_url, queue_url=distributed_queue)
         )
         try:
             swept = sweep_replays(context.sessions, context.queue.enqueue_replay, stale_after=timedelta(0))

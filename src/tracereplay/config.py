@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     port: int = Field(default=7420, description="Port `serve` listens on.")
     queue_url: str | None = Field(
         default=None,
-        description="Job queue: default is SQLite in `home`; redis://… for separate workers.",
+        description="Job queue: default is SQLite in `home`; redis://… or postgresql://… for "
+        "separate workers.",
     )
     worker_concurrency: int = Field(default=3, ge=1, description="Jobs run at once per worker.")
     retention_days: int = Field(

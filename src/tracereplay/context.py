@@ -55,4 +55,5 @@ class AppContext:
     def close(self) -> None:
         self.ingest.close()
         self.writer.stop()
+        self.queue.close()
         self.engine.dispose()

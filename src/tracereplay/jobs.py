@@ -1,8 +1,8 @@
 """The job queue (Huey) and its tasks.
 
 Embedded: a SQLite-backed queue in `$TRACEREPLAY_HOME`, consumed by threads inside
-`tracereplay serve`. Distributed: `TRACEREPLAY_QUEUE_URL=redis://…`, consumed by
-`tracereplay worker` processes. Tasks carry ids only; the database is the system of record.
+`tracereplay serve`. Distributed: `TRACEREPLAY_QUEUE_URL=redis://…` or `postgresql://…`,
+consumed by `tracereplay worker` processes. Tasks carry ids only; the database is the system of record.
 """
 
 from __future__ import annotations
@@ -32,9 +32,13 @@ def make_huey(settings: Settings) -> Huey:
         return SqliteHuey("tracereplay", filename=path, utc=True)
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey("tracereplay", url=url, utc=True, blocking=True, read_timeout=1)
+    if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        from tracereplay.queue_postgres import postgres_huey
+
+        return postgres_huey("tracereplay", url)
     raise StartupError(
-        f"unsupported TRACEREPLAY_QUEUE_URL {url!r}: use redis://host:6379/0, or leave it unset "
-        "for the embedded SQLite queue"
+        f"unsupported TRACEREPLAY_QUEUE_URL {url!r}: use redis://host:6379/0 or "
+        "postgresql://user@host/db, or leave it unset for the embedded SQLite queue"
     )
 
 
@@ -53,6 +57,10 @@ class JobQueue:
 
     def enqueue_replay(self, replay_id: str) -> None:
         self.run_replay(replay_id)
+
+    def close(self) -> None:
+        """Release the queue's connections (the consumer, if any, has stopped)."""
+        self.huey.storage.close()
 
     def consumer(self, workers: int | None = None, *, embedded: bool = False) -> Consumer:
         """A consumer whose threads run tasks; polls often so queued jobs start quickly."""
