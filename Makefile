@@ -18,20 +18,24 @@ $(BIN)/python:
 # CPUs that have them, and hosts that do not enable AMX for guests kill it with SIGILL.
 LLAMA_CMAKE_ARGS = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 LLAMA_WHEELS ?= $(HOME)/.cache/tracereplay/llama-wheels-avx2
-PIP_INSTALL = CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q --find-links $(LLAMA_WHEELS)
+# The constraint pins llama-cpp-python to the version built, so a newer release on PyPI is
+# not compiled again at every install (delete LLAMA_WHEELS to move to it).
+PIP_INSTALL = CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q \
+	--find-links $(LLAMA_WHEELS) --constraint $(LLAMA_WHEELS)/constraints.txt
 
-$(LLAMA_WHEELS)/.built: | $(BIN)/python
+$(LLAMA_WHEELS)/constraints.txt: | $(BIN)/python
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir \
 		-w $(LLAMA_WHEELS) 'llama-cpp-python>=0.3'
-	touch $@
+	cd $(LLAMA_WHEELS) && ls llama_cpp_python-*.whl | sort -V | tail -1 \
+		| sed -E 's/^llama_cpp_python-([^-]+)-.*/llama-cpp-python==\1/' > constraints.txt
 
 # The second install swaps in that build where a venv already had another one.
-$(VENV)/.installed: $(BIN)/python pyproject.toml $(LLAMA_WHEELS)/.built
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(LLAMA_WHEELS)/constraints.txt
 	$(PIP_INSTALL) -e '.[local]'
 	$(PIP_INSTALL) --no-index --no-deps --force-reinstall llama-cpp-python
 	touch $@
 
-$(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(LLAMA_WHEELS)/.built
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(LLAMA_WHEELS)/constraints.txt
 	$(PIP_INSTALL) -e '.[dev,local]'
 	$(PIP_INSTALL) --no-index --no-deps --force-reinstall llama-cpp-python
 	touch $@ $(VENV)/.installed

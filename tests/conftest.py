@@ -190,7 +190,7 @@ def start_server(
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[RunningServer]:
     """A real `tracereplay serve` subprocess on the parametrised database."""
-    overrides = {}
+    overrides = {"TRACEREPLAY_INGEST_PROCESSES": "2"}  # helper processes, whatever the CPU count
     if settings.database_url:
         overrides["TRACEREPLAY_DATABASE_URL"] = settings.database_url
         context = AppContext.open(settings)  # migrates, then empties

@@ -275,7 +275,7 @@ def test_prices_set_list_delete_and_the_catalog_uses_them(tmp_path: Path) -> Non
     refused = run(env, "prices", "set", "gpt-4o*", "--input", "-1", "--output", "1")
     assert refused.returncode == 1
     assert error_lines(refused.stderr) == [
-        "error: input_price_per_mtok must be a non-negative number of US $ per million tokens, not -1.0"
+        "error: input_price_per_mtok must be a number of US $ per million tokens from 0 to 1e+06, not -1.0"
     ]
     assert "removed price 1 (gpt-4o*)" in ok(env, "prices", "delete", "1")
     missing = run(env, "prices", "delete", "1")

@@ -331,7 +331,8 @@ def test_tool_calling_span_replayed_on_anthropic_after_a_rate_limit(
         trace_id, root, llm = new_trace_id(), new_span_id(), new_span_id()
         attributes = {
             "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini", "llm.provider": "openai",
-            "llm.invocation_parameters": '{"temperature": 0.2}',
+            "llm.invocation_parameters":
+                '{"temperature": 0.2, "top_p": 0.9, "max_tokens": 99, "seed": 7, "repetition_penalty": 1.1}',
             "llm.input_messages.0.message.role": "system",
             "llm.input_messages.0.message.content": "You are a weather bot.",
             "llm.input_messages.1.message.role": "user",
@@ -364,6 +365,9 @@ def test_tool_calling_span_replayed_on_anthropic_after_a_rate_limit(
         assert len(llm_server.requests) == 2  # the 429, then the retry
         sent = llm_server.bodies[-1]
         assert sent["model"] == "claude-3-5-haiku-latest"
+        # Moved from OpenAI: sampling settings go, what the Messages API lacks does not.
+        assert (sent["temperature"], sent["top_p"], sent["max_tokens"]) == (0.2, 0.9, 99)
+        assert "seed" not in sent and "repetition_penalty" not in sent
         assert sent["system"] in (
             "You are a weather bot.",
             [{"type": "text", "text": "You are a weather bot."}],

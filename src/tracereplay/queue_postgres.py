@@ -55,7 +55,9 @@ def postgres_huey(name: str, url: str) -> Huey:
     task, counter)."""
     address = "postgresql+pool://" + url.split("://", 1)[1]
     try:
-        database = connect(address, max_connections=32, stale_timeout=300)
+        # More than the threads that may hold one at once (API and consumer threads); a full pool
+        # makes a caller wait, not fail.
+        database = connect(address, max_connections=64, stale_timeout=300, timeout=30)
         return Huey(name, storage_class=PooledSqlStorage, database=database, utc=True)
     except Exception as exc:  # the driver's own error types: creating the tables connects
         raise StartupError(

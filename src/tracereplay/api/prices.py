@@ -11,6 +11,7 @@ from tracereplay.context import AppContext
 from tracereplay.projects.service import Principal
 from tracereplay.providers.price_overrides import (
     MAX_PATTERN_LENGTH,
+    MAX_PRICE_PER_MTOK,
     PriceOverride,
     delete_price_override,
     list_price_overrides,
@@ -27,10 +28,10 @@ class PriceIn(BaseModel):
         examples=["gpt-4o*"],
     )
     input_price_per_mtok: float = Field(
-        ge=0, allow_inf_nan=False, description="US $ per million input tokens"
+        ge=0, le=MAX_PRICE_PER_MTOK, allow_inf_nan=False, description="US $ per million input tokens"
     )
     output_price_per_mtok: float = Field(
-        ge=0, allow_inf_nan=False, description="US $ per million output tokens"
+        ge=0, le=MAX_PRICE_PER_MTOK, allow_inf_nan=False, description="US $ per million output tokens"
     )
 
 

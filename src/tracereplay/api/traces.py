@@ -53,10 +53,8 @@ def traces_router(ctx: AppContext) -> APIRouter:
         "re-sent spans (same trace_id + span_id) replace the earlier copy.",
     )
     async def ingest_spans(batch: SpanBatchIn, principal: Auth) -> IngestResult:
-        spans = spans_from_batch(
-            (span.model_dump(exclude_none=True) for span in batch.spans),
-            ctx.prices.book(principal.project_rowid),
-        )
+        prices = await ctx.prices.book_async(principal.project_rowid)
+        spans = spans_from_batch((span.model_dump(exclude_none=True) for span in batch.spans), prices)
         stored = await asyncio.wrap_future(ctx.writer.submit_spans(principal.project_rowid, spans))
         return IngestResult(accepted=stored)
 

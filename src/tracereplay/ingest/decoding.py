@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
@@ -48,6 +48,7 @@ from tracereplay.providers.pricing import (
     Price,
     PriceBook,
     bundled_price,
+    genai_prices_price,
     rules_from_config,
     use_bundled_prices_from,
 )
@@ -86,15 +87,24 @@ class PriceRelay:
 
     def __init__(self) -> None:
         self.authkey = os.urandom(32)
+        # The socket lives in a directory only this user can enter (multiprocessing's own).
         self._listener = Listener(family="AF_UNIX", authkey=self.authkey)
         self.address = self._listener.address
-        threading.Thread(target=self._accept, name="price-relay", daemon=True).start()
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept, name="price-relay", daemon=True)
+        self._thread.start()
 
     def _accept(self) -> None:
-        while True:
+        while not self._closed:
             try:
-                connection = self._listener.accept()
-            except OSError:  # closed
+                connection = self._listener.accept()  # includes the key handshake
+            except Exception as exc:  # a peer without the key, or one that hung up: keep serving
+                if self._closed:
+                    return
+                log.warning("price relay refused a connection: %s", exc)
+                continue
+            if self._closed:  # the wake-up call from close()
+                connection.close()
                 return
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
@@ -114,17 +124,44 @@ class PriceRelay:
                 connection.send(price)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Closing the socket does not wake a thread blocked in accept(); a call does.
+        with suppress(Exception):
+            Client(self.address, authkey=self.authkey).close()
         self._listener.close()
+        self._thread.join(timeout=5)
 
 
-def _ask_server(connection: Connection) -> Callable[[str | None, str], Price | None]:
+RELAY_TIMEOUT_SECONDS = 30.0
+
+
+def _ask_server(address: Any, authkey: bytes) -> Callable[[str | None, str], Price | None]:
+    """Bundled prices from the server's relay; should the relay fail, from genai-prices here
+    (correct prices at the cost of the memory the relay saves)."""
     lock = threading.Lock()
+    relay: list[Connection] = []
+    try:
+        relay.append(Client(address, authkey=authkey))
+    except Exception as exc:
+        log.warning("price relay unreachable (%s); loading genai-prices in this helper", exc)
 
     def lookup(provider: str | None, model: str) -> Price | None:
         with lock:
-            connection.send((provider, model))
-            answer: Price | None = connection.recv()
-            return answer
+            if relay:
+                connection = relay[0]
+                try:
+                    connection.send((provider, model))
+                    if connection.poll(RELAY_TIMEOUT_SECONDS):
+                        answer: Price | None = connection.recv()
+                        return answer
+                    raise TimeoutError(f"no answer in {RELAY_TIMEOUT_SECONDS:g} s")
+                except Exception as exc:
+                    log.warning("price relay failed (%s); loading genai-prices in this helper", exc)
+                    relay.clear()
+                    connection.close()
+        return genai_prices_price(provider, model)
 
     return lookup
 
@@ -151,8 +188,7 @@ def _start_helper(config: HelperConfig, write_lock: Any) -> None:
     global _engine, _write_lock, _prices
     from tracereplay.db.engine import engine_for
 
-    address, authkey = config.price_relay
-    use_bundled_prices_from(_ask_server(Client(address, authkey=authkey)))
+    use_bundled_prices_from(_ask_server(*config.price_relay))
     _engine = engine_for(config.database_url, Path(config.home), config.sqlite_synchronous)
     _prices = ProjectPrices(_engine, rules_from_config(config.prices))
     _write_lock = write_lock
@@ -232,7 +268,8 @@ class IngestPool:
         """Decode and durably store a trace export request; the result carries rejections only."""
         pool = self._pool() if len(body) >= INLINE_BELOW_BYTES else None
         if pool is None:
-            decoded = decode_traces(body, json_mode, self._dialect, self._prices.book(project_rowid))
+            prices = await self._prices.book_async(project_rowid)
+            decoded = decode_traces(body, json_mode, self._dialect, prices)
             if decoded.spans:
                 await asyncio.wrap_future(self._writer.submit_spans(project_rowid, decoded.spans))
             return decoded

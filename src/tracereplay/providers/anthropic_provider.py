@@ -77,6 +77,8 @@ _MAPPED = frozenset(
      "timeout", "extra_headers", "extra_query", "extra_body"}
 )  # fmt: skip
 _NAMED_PARAMETERS = frozenset(inspect.signature(Messages.create).parameters) - _MAPPED
+# Sampling parameters of the Messages API; recent SDKs take them through the request body only.
+_SAMPLING = frozenset({"temperature", "top_p", "top_k"})
 # OpenAI parameters this module translates into the Messages API's own.
 _TRANSLATED = frozenset(
     {"max_tokens", "max_completion_tokens", "stop", "user", "tool_choice", "parallel_tool_calls"}
@@ -129,7 +131,7 @@ class AnthropicProvider(Provider):
         return list(self._models)
 
     def understands(self, parameter: str) -> bool:
-        return parameter in _NAMED_PARAMETERS or parameter in _TRANSLATED
+        return parameter in _NAMED_PARAMETERS or parameter in _TRANSLATED or parameter in _SAMPLING
 
     def close(self) -> None:
         self._client.close()

@@ -8,6 +8,7 @@ helpers, workers, other servers) see it within `ttl`.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import ModelPrice, utcnow
@@ -40,9 +42,15 @@ def _override(row: ModelPrice) -> PriceOverride:
     )
 
 
+MAX_PRICE_PER_MTOK = 1_000_000.0
+
+
 def _checked_price(name: str, value: float) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise InvalidInput(f"{name} must be a non-negative number of US $ per million tokens, not {value}")
+    if not math.isfinite(value) or not 0 <= value <= MAX_PRICE_PER_MTOK:
+        raise InvalidInput(
+            f"{name} must be a number of US $ per million tokens from 0 to "
+            f"{MAX_PRICE_PER_MTOK:g}, not {value}"
+        )
     return float(value)
 
 
@@ -70,19 +78,25 @@ def set_price_override(
         )
     input_price = _checked_price("input_price_per_mtok", input_per_mtok)
     output_price = _checked_price("output_price_per_mtok", output_per_mtok)
-    with sessions.begin() as session:
-        row = session.scalar(
-            select(ModelPrice).where(
-                ModelPrice.project_rowid == project_rowid, ModelPrice.model_pattern == pattern
-            )
-        )
-        created = row is None
-        if row is None:
-            row = ModelPrice(project_rowid=project_rowid, model_pattern=pattern)
-            session.add(row)
-        row.input_per_mtok, row.output_per_mtok, row.updated_at = input_price, output_price, utcnow()
-        session.flush()
-        result = _override(row)
+    for attempt in range(2):
+        try:
+            with sessions.begin() as session:
+                row = session.scalar(
+                    select(ModelPrice).where(
+                        ModelPrice.project_rowid == project_rowid, ModelPrice.model_pattern == pattern
+                    )
+                )
+                created = row is None
+                if row is None:
+                    row = ModelPrice(project_rowid=project_rowid, model_pattern=pattern)
+                    session.add(row)
+                row.input_per_mtok, row.output_per_mtok, row.updated_at = input_price, output_price, utcnow()
+                session.flush()
+                result = _override(row)
+            break
+        except IntegrityError:  # the same pattern was created meanwhile: now it is an update
+            if attempt:
+                raise
     prices.forget(project_rowid)
     return result, created
 
@@ -112,14 +126,23 @@ class ProjectPrices:
         self._server_rules = most_specific_first(server_rules)
         self._ttl = ttl
         self._books: dict[int, tuple[float, PriceBook]] = {}
+        # Bumped by `forget`: a book read from the database before a change is not kept after it.
+        self._generations: dict[int, int] = {}
         self._lock = threading.Lock()
 
-    def book(self, project_rowid: int) -> PriceBook:
-        now = time.monotonic()
+    def cached(self, project_rowid: int) -> PriceBook | None:
+        """The project's book if this process holds a fresh one; never touches the database."""
         with self._lock:
             cached = self._books.get(project_rowid)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+    def book(self, project_rowid: int) -> PriceBook:
+        book = self.cached(project_rowid)
+        if book is not None:
+            return book
+        with self._lock:
+            generation = self._generations.get(project_rowid, 0)
+        expires = time.monotonic() + self._ttl
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(ModelPrice.model_pattern, ModelPrice.input_per_mtok, ModelPrice.output_per_mtok).where(
@@ -132,10 +155,17 @@ class ProjectPrices:
         ]
         book = PriceBook(most_specific_first(own) + self._server_rules)
         with self._lock:
-            self._books[project_rowid] = (now + self._ttl, book)
+            if self._generations.get(project_rowid, 0) == generation:
+                self._books[project_rowid] = (expires, book)
         return book
+
+    async def book_async(self, project_rowid: int) -> PriceBook:
+        """`book` for the event loop: a cache miss reads the database on a worker thread."""
+        book = self.cached(project_rowid)
+        return book if book is not None else await asyncio.to_thread(self.book, project_rowid)
 
     def forget(self, project_rowid: int) -> None:
         """Drop the cached book after a change, so this process applies it at once."""
         with self._lock:
             self._books.pop(project_rowid, None)
+            self._generations[project_rowid] = self._generations.get(project_rowid, 0) + 1

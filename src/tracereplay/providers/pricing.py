@@ -126,7 +126,7 @@ def use_bundled_prices_from(lookup: Callable[[str | None, str], Price | None]) -
 
 # Shared by every PriceBook of the process, so a project's book is cheap to rebuild.
 @functools.lru_cache(maxsize=4096)
-def _genai_prices_price(provider: str | None, model: str) -> Price | None:
+def genai_prices_price(provider: str | None, model: str) -> Price | None:
     from genai_prices import data_snapshot  # imported on first use: it is not small
 
     snapshot = data_snapshot.get_snapshot()
@@ -146,4 +146,4 @@ def _genai_prices_price(provider: str | None, model: str) -> Price | None:
     return Price(input_price or 0.0, output_price or 0.0, "genai-prices")
 
 
-_bundled_lookup: Callable[[str | None, str], Price | None] = _genai_prices_price
+_bundled_lookup: Callable[[str | None, str], Price | None] = genai_prices_price
