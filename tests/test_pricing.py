@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from multiprocessing.connection import Client
 
@@ -197,5 +198,9 @@ def test_price_relay_answers_helpers_and_they_fall_back_when_it_is_gone() -> Non
     with pytest.raises(Exception):  # noqa: B017 - multiprocessing's AuthenticationError or EOF
         Client(relay.address, authkey=b"wrong")
     assert lookup("openai", "gpt-4o") == genai_prices_price("openai", "gpt-4o")
+    # A caller that connects and never answers the handshake holds up no one else.
+    with socket.socket(socket.AF_UNIX) as stalled:
+        stalled.connect(relay.address)
+        assert _ask_server(relay.address, relay.authkey)("openai", "gpt-4o-mini") == expected
     relay.close()
     assert lookup("openai", "gpt-4o-mini") == expected  # from genai-prices in this process

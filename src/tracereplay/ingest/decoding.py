@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Client, Connection, Listener, answer_challenge, deliver_challenge
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,8 +87,10 @@ class PriceRelay:
 
     def __init__(self) -> None:
         self.authkey = os.urandom(32)
-        # The socket lives in a directory only this user can enter (multiprocessing's own).
-        self._listener = Listener(family="AF_UNIX", authkey=self.authkey)
+        # The socket lives in a directory only this user can enter (multiprocessing's own). The
+        # key handshake happens in each connection's thread, so a peer that stalls in it holds
+        # up only that thread; nothing is unpickled before it succeeds.
+        self._listener = Listener(family="AF_UNIX")
         self.address = self._listener.address
         self._closed = False
         self._thread = threading.Thread(target=self._accept, name="price-relay", daemon=True)
@@ -97,20 +99,25 @@ class PriceRelay:
     def _accept(self) -> None:
         while not self._closed:
             try:
-                connection = self._listener.accept()  # includes the key handshake
-            except Exception as exc:  # a peer without the key, or one that hung up: keep serving
+                connection = self._listener.accept()
+            except Exception as exc:  # a peer that hung up at once: keep serving
                 if self._closed:
                     return
-                log.warning("price relay refused a connection: %s", exc)
+                log.warning("price relay could not accept a connection: %s", exc)
                 continue
             if self._closed:  # the wake-up call from close()
                 connection.close()
                 return
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
-    @staticmethod
-    def _serve(connection: Connection) -> None:
+    def _serve(self, connection: Connection) -> None:
         with connection:
+            try:
+                deliver_challenge(connection, self.authkey)
+                answer_challenge(connection, self.authkey)
+            except Exception as exc:  # no key, or hung up
+                log.warning("price relay refused a connection: %s", exc)
+                return
             while True:
                 try:
                     provider, model = connection.recv()
