@@ -35,8 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import start_server
 from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
 from tests.support.llm_server import LLMServer
-
-SPANS_AT_ONCE = 4  # tracereplay.replay.executor.SPANS_AT_ONCE
+from tracereplay.replay.executor import SPANS_AT_ONCE
 
 
 def ingest(client: httpx.Client, llm_spans: int) -> str:

@@ -26,7 +26,14 @@ from tracereplay.providers.base import CompletionRequest, CompletionResponse
 from tracereplay.providers.price_overrides import ProjectPrices
 from tracereplay.providers.pricing import PriceBook
 from tracereplay.providers.registry import ProviderRegistry
-from tracereplay.replay.service import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, resolve_span_model
+from tracereplay.replay.service import (
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    replayable_llm_spans,
+    resolve_span_model,
+)
 from tracereplay.replay.timeline import TimedSpan, project
 
 log = logging.getLogger(__name__)
@@ -89,11 +96,6 @@ def _claim(sessions: sessionmaker[Session], replay_id: str) -> int | None:
         return session.scalar(select(Replay.attempts).where(Replay.replay_id == replay_id))
 
 
-def _status(sessions: sessionmaker[Session], replay_id: str) -> str:
-    with sessions() as session:
-        return str(session.scalar(select(Replay.status).where(Replay.replay_id == replay_id)))
-
-
 def _mine(replay_id: str, attempt: int) -> Any:
     """This attempt's replay row, while it still runs."""
     return (Replay.replay_id == replay_id) & (Replay.status == RUNNING) & (Replay.attempts == attempt)
@@ -148,10 +150,9 @@ def _execute(deps: ReplayDeps, replay_id: str, attempt: int) -> None:
         )
         tags = list(session.scalars(select(TraceTag.tag).where(TraceTag.trace_rowid == source.id)))
         session.expunge_all()
-    overrides = replay.overrides
-    llm_spans = [span for span in spans if span.kind == "LLM" and span.input_messages]
-    results = _run_llm_spans(deps, replay_id, llm_spans, overrides)
-    if _status(deps.sessions, replay_id) == CANCELLED:
+    llm_spans = replayable_llm_spans(spans)
+    results = _run_llm_spans(deps, replay_id, attempt, llm_spans, replay.overrides)
+    if results is None:  # cancelled, or the sweeper gave this attempt up: write nothing
         return
     trace_id = derived_id(replay_id, "trace", 32)
     prices = deps.prices.book(source.project_rowid)
@@ -173,9 +174,10 @@ def _execute(deps: ReplayDeps, replay_id: str, attempt: int) -> None:
 
 
 def _run_llm_spans(
-    deps: ReplayDeps, replay_id: str, llm_spans: list[Span], overrides: dict[str, Any]
-) -> dict[str, LLMResult]:
-    """Every LLM span re-executed, a few at once; stops early when the replay is cancelled."""
+    deps: ReplayDeps, replay_id: str, attempt: int, llm_spans: list[Span], overrides: dict[str, Any]
+) -> dict[str, LLMResult] | None:
+    """Every LLM span re-executed, a few at once. None, and the calls not yet made skipped,
+    once the replay is no longer this attempt's to run (cancelled, or given up by the sweeper)."""
     parameters_override = overrides.get("modelParameters") or {}
 
     def call(span: Span) -> LLMResult:
@@ -184,7 +186,7 @@ def _run_llm_spans(
             provider, model = resolve_span_model(deps.providers, span, overrides.get("model"))
         except TraceReplayError as exc:
             return LLMResult(None, None, str(span.model), parameters, exc.message)
-        if span.provider and span.provider != provider.name:  # moved to another provider
+        if span.provider and span.provider.lower() != provider.name.lower():  # moved elsewhere
             parameters = {
                 name: value
                 for name, value in parameters.items()
@@ -203,14 +205,18 @@ def _run_llm_spans(
             span = futures[future]
             result = results[span.span_id] = future.result()
             with deps.sessions.begin() as session:
-                replay = session.scalars(select(Replay).where(Replay.replay_id == replay_id)).one()
-                replay.llm_spans_done += 1
-                replay.llm_spans_failed += result.error is not None
-                cancelled = replay.status == CANCELLED
-            if cancelled:
+                progressed = session.execute(
+                    update(Replay)
+                    .where(_mine(replay_id, attempt))
+                    .values(
+                        llm_spans_done=Replay.llm_spans_done + 1,
+                        llm_spans_failed=Replay.llm_spans_failed + int(result.error is not None),
+                    )
+                )
+            if not progressed.rowcount:  # type: ignore[attr-defined]
                 for pending in futures:
                     pending.cancel()
-                break
+                return None
     return results
 
 
