@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -54,7 +56,26 @@ ProjectOption = Annotated[
 
 
 def _settings(**overrides: object) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TRACEREPLAY_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+            for problem in exc.errors()
+        )
+        raise TraceReplayError(
+            f"invalid setting: {problems}; see the configuration table in README.md"
+        ) from exc
+    except SettingsError as exc:
+        raise TraceReplayError(f"invalid setting: {exc}; see the configuration table in README.md") from exc
+
+
+def _announce_key(first: projects.Bootstrap, out: Console) -> None:
+    """The key a first start created: shown once, here, or never."""
+    if first.created_key:
+        out.print(f"  project [bold]{first.project}[/] created; API key (shown once):")
+        out.print(f"  [bold green]{first.created_key}[/]")
+        out.print(f'  OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {first.created_key}"')
 
 
 def _context(settings: Settings | None = None) -> AppContext:
@@ -62,7 +83,8 @@ def _context(settings: Settings | None = None) -> AppContext:
 
     settings = settings or _settings()
     ctx = AppContext.open(settings)
-    projects.bootstrap(ctx.sessions, settings)
+    # Any command may be the first to touch a new database (`make demo` runs `demo` first).
+    _announce_key(projects.bootstrap(ctx.sessions, settings), err)
     return ctx
 
 
@@ -71,8 +93,9 @@ def _project_rowid(ctx: AppContext, name: str | None) -> int:
         query = select(Project.id)
         query = query.where(Project.name == name) if name else query.order_by(Project.id)
         rowid = session.scalar(query.limit(1))
+        known = ", ".join(session.scalars(select(Project.name).order_by(Project.name))) or "none"
     if rowid is None:
-        raise NotFound(f"project {name!r} does not exist")
+        raise NotFound(f"project {name!r} does not exist (projects: {known}); pass one with --project")
     return int(rowid)
 
 
@@ -106,10 +129,7 @@ def serve(
     console.print(f"[bold]tracereplay {__version__}[/] on {base}  (API docs: {base}/docs)")
     console.print(f"  database: {ctx.engine.url.render_as_string(hide_password=True)}")
     console.print(f"  OTLP endpoint: OTEL_EXPORTER_OTLP_ENDPOINT={base}")
-    if first.created_key:
-        console.print(f"  project [bold]{first.project}[/] created; API key (shown once):")
-        console.print(f"  [bold green]{first.created_key}[/]")
-        console.print(f'  OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {first.created_key}"')
+    _announce_key(first, console)
     tune_gc()
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
@@ -346,12 +366,19 @@ def replay(
     columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.completed}/{task.total} LLM spans"))
     with Progress(*columns, console=err) as progress:
         task = progress.add_task("replay", total=created.llm_spans_total)
+        hint_at = time.monotonic() + 10
         while True:
             with ctx.sessions() as session:
                 current, source = get_replay(session, rowid, created.replay_id)
             progress.update(task, completed=current.llm_spans_done)
             if current.status in FINISHED:
                 break
+            if current.status == "PENDING" and time.monotonic() > hint_at:
+                err.print(
+                    "still PENDING: is a worker taking jobs? Start `tracereplay serve` (or "
+                    "`tracereplay worker` with TRACEREPLAY_QUEUE_URL set); this keeps waiting"
+                )
+                hint_at = float("inf")
             time.sleep(0.2)
     with ctx.sessions() as session:
         result = session.scalar(

@@ -153,6 +153,18 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("prices", mode="after")
+    @classmethod
+    def _check_prices(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        # A misspelt key would otherwise price those tokens at 0, which is never "unknown".
+        for pattern, price in value.items():
+            if set(price) != {"input", "output"} or not all(0 <= v < float("inf") for v in price.values()):
+                raise ValueError(
+                    f"{pattern!r}: give both prices, non-negative, in $ per million tokens: "
+                    f'{{"{pattern}": {{"input": 2.5, "output": 10}}}}, not {price}'
+                )
+        return value
+
     @field_validator("sqlite_synchronous", mode="after")
     @classmethod
     def _check_synchronous(cls, value: str) -> str:

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 def make_huey(settings: Settings) -> Huey:
     url = settings.queue_url
-    if not url or url.startswith("sqlite"):
-        path = url.split("sqlite:///", 1)[1] if url else str(settings.home / "queue.db")
+    if not url or url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///") if url else str(settings.home / "queue.db")
         settings.home.mkdir(parents=True, exist_ok=True)
         return SqliteHuey("tracereplay", filename=path, utc=True)
     if url.startswith(("redis://", "rediss://", "unix://")):
@@ -37,8 +37,9 @@ def make_huey(settings: Settings) -> Huey:
 
         return postgres_huey("tracereplay", url)
     raise StartupError(
-        f"unsupported TRACEREPLAY_QUEUE_URL {url!r}: use redis://host:6379/0 or "
-        "postgresql://user@host/db, or leave it unset for the embedded SQLite queue"
+        f"unsupported TRACEREPLAY_QUEUE_URL {url!r}: use redis://host:6379/0, "
+        "postgresql://user@host/db or sqlite:////path/queue.db, or leave it unset for the embedded "
+        "SQLite queue"
     )
 
 

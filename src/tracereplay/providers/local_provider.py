@@ -20,7 +20,6 @@ from tracereplay.providers.base import (
     CompletionRequest,
     CompletionResponse,
     Provider,
-    ProviderError,
     Stopwatch,
 )
 
@@ -125,7 +124,7 @@ class LocalProvider(Provider):
                 result = llama.create_chat_completion(messages=gemma_turns(request.messages), **parameters)
                 latency_ms = stopwatch.elapsed_ms()
             except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError
-                raise ProviderError(f"local model {MODEL} failed: {exc}") from exc
+                raise self.failure(request.model, f"failed: {exc}") from exc
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         finish_reason = choice.get("finish_reason")
