@@ -23,10 +23,13 @@ from tracereplay.db.types import UTCDateTime
 Converter = Callable[[Any], Any]
 
 
-def json_text(value: Any) -> str | None:
-    if value is None:
-        return None
+def json_dumps(value: Any) -> str:
+    """JSON as stored, by the engine's JSON columns and by bulk statements alike."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def json_text(value: Any) -> str | None:
+    return None if value is None else json_dumps(value)
 
 
 def sqlite_datetime(value: datetime | None) -> str | None:

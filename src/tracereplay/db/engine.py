@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from tracereplay.db.bulk import json_dumps
 from tracereplay.errors import StartupError
 
 if TYPE_CHECKING:
@@ -17,10 +18,6 @@ if TYPE_CHECKING:
     from tracereplay.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -34,7 +31,7 @@ def engine_for(url: str, home: Path, synchronous: str) -> Engine:
         home.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            json_serializer=_json_dumps,
+            json_serializer=json_dumps,
             json_deserializer=orjson.loads,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=8,
@@ -57,7 +54,7 @@ def engine_for(url: str, home: Path, synchronous: str) -> Engine:
         return engine
     return create_engine(
         url,
-        json_serializer=_json_dumps,
+        json_serializer=json_dumps,
         json_deserializer=orjson.loads,
         pool_size=10,
         max_overflow=20,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tracereplay.ingest.otlp import NORMALISED_COLUMNS, TRACE_HINTS, IncomingSpan, build_span
+from tracereplay.ingest.otlp import NORMALISED_COLUMNS, TRACE_HINTS, IncomingSpan, build_span, price_span
 from tracereplay.providers.pricing import PriceBook
 
 
@@ -34,11 +34,8 @@ def spans_from_batch(spans: Iterable[dict[str, Any]], prices: PriceBook | None =
         for column in NORMALISED_COLUMNS:
             if item.get(column) is not None:
                 span.row[column] = item[column]
-        row = span.row
-        if prices is not None and row["kind"] == "LLM" and row["cost"] is None:
-            row["cost"] = prices.cost(
-                row["provider"], row["model"], row["prompt_tokens"], row["completion_tokens"]
-            )
+        if prices is not None:
+            price_span(span.row, prices)
         for hint in TRACE_HINTS:
             if item.get(hint) is not None:
                 span.hints[hint] = item[hint]

@@ -213,15 +213,21 @@ def build_span(
         "cost": None,
     }
     row.update(normalised_columns(fields))
-    if prices is not None and row["kind"] == "LLM":
-        row["cost"] = prices.cost(
-            row["provider"], row["model"], row["prompt_tokens"], row["completion_tokens"]
-        )
+    if prices is not None:
+        price_span(row, prices)
     hints = {key: fields[key] for key in TRACE_HINTS if key in fields}  # type: ignore[literal-required]
     environment = resource.get("deployment.environment.name") or resource.get("deployment.environment")
     if environment is not None:
         hints["environment"] = str(environment)
     return IncomingSpan(trace_id, row, hints)
+
+
+def price_span(row: dict[str, Any], prices: PriceBook) -> None:
+    """An LLM span's cost from its provider, model and token counts, unless it has one."""
+    if row["kind"] == "LLM" and row["cost"] is None:
+        row["cost"] = prices.cost(
+            row["provider"], row["model"], row["prompt_tokens"], row["completion_tokens"]
+        )
 
 
 def spans_from_request(request: Any, prices: PriceBook | None = None) -> Decoded:

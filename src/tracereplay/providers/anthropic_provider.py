@@ -131,6 +131,8 @@ class AnthropicProvider(Provider):
         return list(self._models)
 
     def understands(self, parameter: str) -> bool:
+        if parameter in _OPENAI_ONLY:  # dropped by `to_anthropic_call` whoever asks for it
+            return False
         return parameter in _NAMED_PARAMETERS or parameter in _TRANSLATED or parameter in _SAMPLING
 
     def close(self) -> None:
