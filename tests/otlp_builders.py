@@ -110,3 +110,6 @@ def llm_attributes(
         "llm.token_count.completion": 3,
         "llm.token_count.total": 15,
     }
+
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}  # headers of an OTLP/HTTP protobuf export

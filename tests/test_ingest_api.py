@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.conftest import API_KEY
 from tests.otlp_builders import (
+    PROTOBUF,
     T0,
     llm_attributes,
     log_record,
@@ -22,8 +23,6 @@ from tests.otlp_builders import (
     span,
     trace_request,
 )
-
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
 def post_spans(client: TestClient, spans: list, **kwargs) -> ExportTraceServiceResponse:  # type: ignore[type-arg]

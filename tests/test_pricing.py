@@ -12,14 +12,12 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from tests.conftest import AUTH, RunningServer
-from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
+from tests.otlp_builders import PROTOBUF, llm_attributes, new_span_id, new_trace_id, span, trace_request
 from tracereplay.api.app import create_app
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
 from tracereplay.projects.service import create_project
 from tracereplay.providers.pricing import PriceBook
-
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
 def ingest_llm_span(client: TestClient, model: str, provider: str = "openai") -> dict:  # type: ignore[type-arg]

@@ -15,14 +15,12 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from tests.conftest import AUTH
-from tests.otlp_builders import llm_attributes, new_span_id, new_trace_id, span, trace_request
+from tests.otlp_builders import PROTOBUF, llm_attributes, new_span_id, new_trace_id, span, trace_request
 from tests.support.llm_server import Failure, LLMServer, Reply
 from tracereplay.api.app import create_app
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
 from tracereplay.replay.timeline import TimedSpan, project
-
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
 def replay_settings(settings: Settings, llm_server: LLMServer, **extra: Any) -> Settings:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.otlp_builders import (
+    PROTOBUF,
     T0,
     llm_attributes,
     log_record,
@@ -26,7 +27,6 @@ from tracereplay.db.models import LogRecord, Score, Span, Trace, TraceTag
 from tracereplay.traces import retention
 from tracereplay.traces.retention import purge_expired_traces
 
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
 T0_TIME = datetime.fromtimestamp(T0 / 1e9, tz=UTC)
 DAYS = 7
 
@@ -154,8 +154,8 @@ def test_purge_runs_as_a_periodic_huey_task(client: TestClient, ctx: AppContext,
     not_due = {task.name for task in huey.read_periodic(datetime(2026, 1, 1, 3, 21))}
     assert "purge_expired_traces" not in not_due
 
-    huey.immediate = True
-    huey.enqueue(due["purge_expired_traces"])
+    huey.enqueue(due["purge_expired_traces"])  # through the real SQLite queue, as the worker runs it
+    huey.execute(huey.dequeue())
     with ctx.sessions() as session:
         left = set(session.scalars(select(Trace.trace_id)))
     assert left == ages.kept

@@ -10,12 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from tests.otlp_builders import T0, llm_attributes, new_span_id, new_trace_id, span, trace_request
+from tests.otlp_builders import PROTOBUF, T0, llm_attributes, new_span_id, new_trace_id, span, trace_request
 from tracereplay.context import AppContext
 from tracereplay.db.models import Trace
 from tracereplay.projects.service import create_project
-
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
 def ingest(
@@ -159,7 +157,7 @@ def test_sort_by_duration_tokens_and_cost(client: TestClient, ctx: AppContext, c
     assert list_ids(client, sort="total_tokens", order="asc") == [b, c, a]
     assert list_ids(client, sort="total_tokens", order="desc") == [a, c, b]
 
-    # Ingestion does not price these models yet, so give the traces their cost directly.
+    # Every trace here has the same tokens, hence the same cost: give them distinct ones.
     with ctx.sessions.begin() as session:
         for trace_id, cost in ((a, 0.5), (b, 0.01), (c, 0.2)):
             session.execute(update(Trace).where(Trace.trace_id == trace_id).values(cost=cost))
@@ -211,7 +209,7 @@ def test_cursor_pagination_visits_every_trace_once(client: TestClient, tied_trac
         ("total_tokens", "desc"),
         ("cost", "desc"),
         ("cost", "asc"),
-    ]  # fmt: skip  (cost is unknown for all: one big tie)
+    ]  # fmt: skip  (same model and tokens everywhere: cost is one big tie)
     sort_key = {
         "start_time": lambda t: datetime.fromisoformat(t["start_time"]),
         "duration_ms": lambda t: t["duration_ms"],
