@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # The local model extra needs llama-cpp-python, which PyPI has only as source: it is built once
-# per machine into LLAMA_WHEELS (about 7 minutes on 2 cores) and installed from there. The
+# per machine into LLAMA_WHEELS (5 to 7 minutes on 2 cores) and installed from there. The
 # build targets AVX2 rather than the building CPU: a native build uses AMX tile instructions on
 # CPUs that have them, and hosts that do not enable AMX for guests kill it with SIGILL.
 LLAMA_CMAKE_ARGS = -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
