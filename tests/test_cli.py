@@ -111,6 +111,61 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert api_status(home_settings(home), key) == 401
 
 
+def test_projects_create_and_list_keep_each_project_apart(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = cli_env(home)
+    created = ok(env, "projects", "create", "acme")
+    assert "project acme created" in created
+    keys = KEY.findall(created)
+    assert len(set(keys)) == 1
+    acme_key = keys[0]
+
+    listing = ok(env, "projects", "list")
+    rows = {line.split("│")[1].strip(): line for line in listing.splitlines() if line.count("│") >= 3}
+    assert {"acme", "default"} <= set(rows), listing
+    assert rows["acme"].split("│")[3].strip() == "1"  # its one active key
+    assert KEY.search(listing) is None
+
+    again = run(env, "projects", "create", "acme")
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert error_lines(again.stderr) == [
+        "error: project 'acme' already exists; `tracereplay projects list` shows them"
+    ]
+    blank = run(env, "projects", "create", "  ")
+    assert blank.returncode == 1
+    assert error_lines(blank.stderr) == ["error: a project name is 1 to 200 characters, got 0"]
+
+    # A trace imported into acme is acme's alone, through the CLI and the API.
+    trace_id, spans = agent_trace()
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(otlp_json(spans)))
+    assert "imported 3 spans" in ok(env, "import", str(export), "--project", "acme")
+    assert trace_id in ok({**env, "COLUMNS": "200"}, "traces", "list", "--project", "acme")
+    assert trace_id not in ok({**env, "COLUMNS": "200"}, "traces", "list")
+    with TestClient(create_app(home_settings(home))) as client:
+        as_acme = client.get(f"/api/v1/traces/{trace_id}", headers={"Authorization": f"Bearer {acme_key}"})
+        assert as_acme.status_code == 200
+        keys_of_default = ok(env, "keys", "create", "--project", "default")
+        default_key = KEY.findall(keys_of_default)[0]
+        as_default = client.get(
+            f"/api/v1/traces/{trace_id}", headers={"Authorization": f"Bearer {default_key}"}
+        )
+        assert as_default.status_code == 404
+
+    unknown = run(env, "traces", "list", "--project", "nope")
+    assert unknown.returncode == 1
+    assert error_lines(unknown.stderr) == ["error: project 'nope' does not exist (projects: acme, default)"]
+
+
+def test_commands_that_only_read_start_no_queue(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = cli_env(home)
+    for command in (("traces", "list"), ("projects", "list"), ("keys", "list"), ("prices", "list")):
+        ok(env, *command)
+    assert (home / "tracereplay.db").exists()
+    assert not (home / "queue.db").exists(), "a read-only command opened the job queue"
+
+
 def test_import_then_list_and_show(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "home")
     single_id, single = agent_trace()

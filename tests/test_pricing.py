@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
-from multiprocessing.connection import Client
 
 import httpx
 import pytest
@@ -16,8 +14,8 @@ from tests.otlp_builders import PROTOBUF, llm_attributes, new_span_id, new_trace
 from tracereplay.api.app import create_app
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
+from tracereplay.pricing.book import PriceBook
 from tracereplay.projects.service import create_project
-from tracereplay.providers.pricing import PriceBook
 
 
 def ingest_llm_span(client: TestClient, model: str, provider: str = "openai") -> dict:  # type: ignore[type-arg]
@@ -156,8 +154,8 @@ def _check_isolation(client: TestClient, ctx: AppContext) -> None:
 
 
 def test_helper_processes_price_large_requests_like_the_server(server: RunningServer) -> None:
-    """Bodies over 16 KB are decoded by helper processes, which get bundled prices from the
-    server and the project's own prices from the database."""
+    """Bodies over 16 KB are decoded by helper processes; their spans are priced by the server
+    like any other, with bundled prices and the project's own."""
     client = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
     assert client.post("/api/v1/prices", json={"model_pattern": "my-finetune", "input_price_per_mtok": 7,
                                                "output_price_per_mtok": 9}).status_code == 201  # fmt: skip
@@ -180,25 +178,3 @@ def test_helper_processes_price_large_requests_like_the_server(server: RunningSe
     )
     assert costs["my-finetune"] == pytest.approx((12 * 7 + 3 * 9) / 1e6)
     client.close()
-
-
-def test_price_relay_answers_helpers_and_they_fall_back_when_it_is_gone() -> None:
-    from tracereplay.ingest.decoding import PriceRelay, _ask_server
-    from tracereplay.providers.pricing import genai_prices_price
-
-    relay = PriceRelay()
-    lookup = _ask_server(relay.address, relay.authkey)
-    expected = genai_prices_price("openai", "gpt-4o-mini")
-    assert expected is not None
-    assert lookup("openai", "gpt-4o-mini") == expected
-    assert lookup("vllm", "my-private-finetune-7b") is None
-    # A caller without the key is refused, and the relay goes on serving.
-    with pytest.raises(Exception):  # noqa: B017 - multiprocessing's AuthenticationError or EOF
-        Client(relay.address, authkey=b"wrong")
-    assert lookup("openai", "gpt-4o") == genai_prices_price("openai", "gpt-4o")
-    # A caller that connects and never answers the handshake holds up no one else.
-    with socket.socket(socket.AF_UNIX) as stalled:
-        stalled.connect(relay.address)
-        assert _ask_server(relay.address, relay.authkey)("openai", "gpt-4o-mini") == expected
-    relay.close()
-    assert lookup("openai", "gpt-4o-mini") == expected  # from genai-prices in this process

@@ -1,7 +1,9 @@
-"""The `tracereplay` command: serve, worker, import, traces, keys.
+"""The `tracereplay` command: serve, worker, import, traces, replays, projects, keys, prices.
 
-Commands parse arguments, call one service function, and print the result; they work on
-the database named by the same settings as the server (`TRACEREPLAY_*`).
+Commands parse arguments, call one service function, and print the view it returns; they
+work on the database named by the same settings as the server (`TRACEREPLAY_*`). Each opens
+its context in a `with` block: what it started (a writer, the queue) stops when it ends, and
+a command that only reads starts none of it.
 """
 
 from __future__ import annotations
@@ -20,17 +22,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
 from rich.tree import Tree
-from sqlalchemy import select
 
 from tracereplay import __version__
 from tracereplay.config import Settings
-from tracereplay.db.models import Project
-from tracereplay.errors import NotFound, TraceReplayError
+from tracereplay.errors import TraceReplayError
 from tracereplay.projects import service as projects
 
 if TYPE_CHECKING:
     from tracereplay.context import AppContext
-    from tracereplay.providers.price_overrides import PriceOverride
+    from tracereplay.pricing.overrides import PriceOverride
+    from tracereplay.replay.service import ReplayView
 
 app = typer.Typer(
     help="tracereplay: LLM observability with whole-trace replay.",
@@ -45,6 +46,8 @@ replays_app = typer.Typer(help="A trace's replays.", no_args_is_help=True)
 app.add_typer(replays_app, name="replays")
 prices_app = typer.Typer(help="A project's own model prices (US $ per million tokens).", no_args_is_help=True)
 app.add_typer(prices_app, name="prices")
+projects_app = typer.Typer(help="Projects: each has its own traces, keys and prices.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
 
 # Piped output keeps whole lines (trace ids) instead of wrapping at an assumed 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -73,30 +76,24 @@ def _settings(**overrides: object) -> Settings:
 def _announce_key(first: projects.Bootstrap, out: Console) -> None:
     """The key a first start created: shown once, here, or never."""
     if first.created_key:
-        out.print(f"  project [bold]{first.project}[/] created; API key (shown once):")
+        out.print(f"  project [bold]{escape(first.project)}[/] created; API key (shown once):")
         out.print(f"  [bold green]{first.created_key}[/]")
         out.print(f'  OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {first.created_key}"')
 
 
 def _context(settings: Settings | None = None) -> AppContext:
+    """The context a command works in; use it as `with _context() as ctx:`."""
     from tracereplay.context import AppContext
 
-    settings = settings or _settings()
-    ctx = AppContext.open(settings)
+    ctx = AppContext.open(settings or _settings())
     # Any command may be the first to touch a new database (`make demo` runs `demo` first).
-    _announce_key(projects.bootstrap(ctx.sessions, settings), err)
+    _announce_key(ctx.bootstrap(), err)
     return ctx
 
 
 def _project_rowid(ctx: AppContext, name: str | None) -> int:
-    with ctx.sessions() as session:
-        query = select(Project.id)
-        query = query.where(Project.name == name) if name else query.order_by(Project.id)
-        rowid = session.scalar(query.limit(1))
-        known = ", ".join(session.scalars(select(Project.name).order_by(Project.name))) or "none"
-    if rowid is None:
-        raise NotFound(f"project {name!r} does not exist (projects: {known}); pass one with --project")
-    return int(rowid)
+    """The row id of the project named by --project, or of the first project."""
+    return projects.find_project(ctx.sessions, name).project_rowid
 
 
 @app.command()
@@ -118,18 +115,17 @@ def serve(
 
     from tracereplay.api.app import create_app
     from tracereplay.context import AppContext
-    from tracereplay.ingest.decoding import tune_gc
+    from tracereplay.ingest.helpers import tune_gc
 
     settings = _settings(host=host, port=port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    ctx = AppContext.open(settings)
-    first = projects.bootstrap(ctx.sessions, settings)
+    ctx = AppContext.open(settings)  # the app's lifespan closes it
     application = create_app(settings, run_worker=worker, ctx=ctx)
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]tracereplay {__version__}[/] on {base}  (API docs: {base}/docs)")
     console.print(f"  database: {ctx.engine.url.render_as_string(hide_password=True)}")
     console.print(f"  OTLP endpoint: OTEL_EXPORTER_OTLP_ENDPOINT={base}")
-    _announce_key(first, console)
+    _announce_key(ctx.bootstrap(), console)
     tune_gc()
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
@@ -143,9 +139,11 @@ def worker(
     """Run a job worker process (use with TRACEREPLAY_QUEUE_URL=redis://…)."""
     settings = _settings(worker_concurrency=concurrency)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    ctx = _context(settings)
-    console.print(f"worker: {settings.worker_concurrency} job slots, queue {settings.queue_url or 'sqlite'}")
-    ctx.queue.consumer().run()
+    with _context(settings) as ctx:
+        console.print(
+            f"worker: {settings.worker_concurrency} job slots, queue {settings.queue_url or 'sqlite'}"
+        )
+        ctx.queue.consumer().run()
 
 
 @app.command("import")
@@ -154,12 +152,14 @@ def import_file(
     project: ProjectOption = None,
 ) -> None:
     """Import traces from an OTLP/JSON export request, or JSONL with one request per line."""
-    from tracereplay.ingest.otlp import parse_trace_request, spans_from_request
-    from tracereplay.ingest.store import write_spans
+    with _context() as ctx:
+        stored, rejected = _import(ctx, _project_rowid(ctx, project), path)
+    console.print(f"imported {stored} spans" + (f", {rejected} rejected" if rejected else ""))
 
-    ctx = _context()
-    rowid = _project_rowid(ctx, project)
-    prices = ctx.prices.book(rowid)
+
+def _import(ctx: AppContext, rowid: int, path: Path) -> tuple[int, int]:
+    from tracereplay.ingest.otlp import parse_trace_request, spans_from_request
+
     stored = rejected = 0
     text = path.read_bytes()
     try:  # one (possibly pretty-printed) request, else JSONL
@@ -178,15 +178,14 @@ def import_file(
             if not line.strip():
                 continue
             try:
-                decoded = spans_from_request(parse_trace_request(orjson.loads(line), json=True), prices)
+                decoded = spans_from_request(parse_trace_request(orjson.loads(line), json=True))
             except (orjson.JSONDecodeError, TraceReplayError) as exc:
                 raise TraceReplayError(f"{path}:{number}: {exc}") from exc
-            with ctx.engine.begin() as conn:
-                stored += write_spans(conn, rowid, decoded.spans)
+            stored += ctx.ingest.store_spans(rowid, decoded.spans)
             rejected += decoded.rejected
             for problem in decoded.problems:
                 err.print(f"[yellow]{escape(f'{path}:{number}: skipped: {problem}')}[/]")
-    console.print(f"imported {stored} spans" + (f", {rejected} rejected" if rejected else ""))
+    return stored, rejected
 
 
 @traces_app.command("list")
@@ -201,11 +200,10 @@ def traces_list(
     """List the newest traces."""
     from tracereplay.traces.queries import TraceFilter, list_traces
 
-    ctx = _context()
     filters = TraceFilter(model=model, tag=tag, has_error=True if errors else None, search=search)
-    with ctx.sessions() as session:
+    with _context() as ctx:
         page = list_traces(
-            session,
+            ctx.sessions,
             _project_rowid(ctx, project),
             filters,
             limit=limit,
@@ -242,9 +240,8 @@ def traces_show(trace_id: str, project: ProjectOption = None) -> None:
     """Show one trace as a span tree."""
     from tracereplay.traces.queries import get_trace
 
-    ctx = _context()
-    with ctx.sessions() as session:
-        detail = get_trace(session, _project_rowid(ctx, project), trace_id, ctx.settings.retention_days)
+    with _context() as ctx:
+        detail = get_trace(ctx.sessions, _project_rowid(ctx, project), trace_id, ctx.settings.retention_days)
     trace = detail.trace
     by_id = {span.span_id: span for span in detail.spans}
     root = Tree(
@@ -273,10 +270,8 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "cli",
 ) -> None:
     """Create an API key (printed once; only its hash is stored)."""
-    ctx = _context()
-    with ctx.sessions() as session:
-        project_name = project or session.scalar(select(Project.name).order_by(Project.id).limit(1))
-    created = projects.create_key(ctx.sessions, str(project_name), name)
+    with _context() as ctx:
+        created = projects.create_key(ctx.sessions, project, name)
     console.print(f"API key for project {created.info.project} (id {created.info.id}), shown once:")
     console.print(created.key)
 
@@ -284,9 +279,10 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(project: ProjectOption = None) -> None:
     """List API keys (prefix only)."""
-    ctx = _context()
+    with _context() as ctx:
+        keys = projects.list_keys(ctx.sessions, project)
     table = Table("id", "project", "name", "prefix", "created", "revoked")
-    for key in projects.list_keys(ctx.sessions, project):
+    for key in keys:
         table.add_row(
             str(key.id),
             key.project,
@@ -301,8 +297,8 @@ def keys_list(project: ProjectOption = None) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: int) -> None:
     """Revoke an API key by id."""
-    ctx = _context()
-    info = projects.revoke_key(ctx.sessions, key_id)
+    with _context() as ctx:
+        info = projects.revoke_key(ctx.sessions, key_id, ctx.keys)
     console.print(f"revoked key {info.id} ({info.prefix}…) of project {info.project}")
 
 
@@ -317,13 +313,8 @@ def _parameter(text: str) -> tuple[str, object]:
         return name.strip(), raw
 
 
-def _replay_line(replay: object) -> str:
-    from tracereplay.db.models import Replay
-
-    assert isinstance(replay, Replay)
-    line = (
-        f"{replay.replay_id}  {replay.status:<9} {replay.llm_spans_done}/{replay.llm_spans_total} LLM spans"
-    )
+def _replay_line(replay: ReplayView) -> str:
+    line = f"{replay.replay_id}  {replay.status:<9} {replay.progress}"
     if replay.result_trace_id:
         line += f"  -> trace {replay.result_trace_id}"
     if replay.error:
@@ -348,51 +339,55 @@ def replay(
     project: ProjectOption = None,
 ) -> None:
     """Replay a trace with another model, prompt version or parameters."""
+    from tracereplay.replay.lifecycle import ReplayStatus
+    from tracereplay.replay.service import ReplayRequest, create_replay
+
+    request = ReplayRequest(model, prompt_version, dict(_parameter(p) for p in param or []) or None)
+    with _context() as ctx:
+        rowid = _project_rowid(ctx, project)
+        created = create_replay(
+            ctx.sessions, ctx.providers, rowid, trace_id, request,
+            retention_days=ctx.settings.retention_days, enqueue=ctx.queue.enqueue_replay,
+        )  # fmt: skip
+        console.print(f"replay {created.replay_id} queued for trace {trace_id}")
+        if not wait:
+            return
+        finished = _follow(ctx, rowid, created)
+    console.print(_replay_line(finished))
+    if finished.result is not None:
+        result, original = finished.result, finished.original
+        console.print(
+            f"duration {result.duration_ms or 0:.0f} ms (was {original.duration_ms or 0:.0f}), "
+            f"tokens {result.total_tokens or 0} (was {original.total_tokens or 0}), "
+            f"cost {_money(result.cost)} (was {_money(original.cost)})"
+        )
+    if finished.status != ReplayStatus.COMPLETED:
+        raise SystemExit(1)
+
+
+def _follow(ctx: AppContext, rowid: int, replay: ReplayView) -> ReplayView:
+    """Show a replay's progress until it ends; returns it as it ended."""
     import time
 
-    from tracereplay.db.models import Trace
-    from tracereplay.replay.service import FINISHED, ReplayRequest, create_replay, get_replay
+    from tracereplay.replay.lifecycle import ReplayStatus
+    from tracereplay.replay.service import get_replay
 
-    ctx = _context()
-    rowid = _project_rowid(ctx, project)
-    request = ReplayRequest(model, prompt_version, dict(_parameter(p) for p in param or []) or None)
-    created = create_replay(
-        ctx.sessions, ctx.providers, rowid, trace_id, request,
-        retention_days=ctx.settings.retention_days, enqueue=ctx.queue.enqueue_replay,
-    )  # fmt: skip
-    console.print(f"replay {created.replay_id} queued for trace {trace_id}")
-    if not wait:
-        return
     columns = (TextColumn("replaying"), BarColumn(), TextColumn("{task.completed}/{task.total} LLM spans"))
     with Progress(*columns, console=err) as progress:
-        task = progress.add_task("replay", total=created.llm_spans_total)
+        task = progress.add_task("replay", total=replay.llm_spans_total)
         hint_at = time.monotonic() + 10
         while True:
-            with ctx.sessions() as session:
-                current, source = get_replay(session, rowid, created.replay_id)
-            progress.update(task, completed=current.llm_spans_done)
-            if current.status in FINISHED:
-                break
-            if current.status == "PENDING" and time.monotonic() > hint_at:
+            replay = get_replay(ctx.sessions, rowid, replay.replay_id)
+            progress.update(task, completed=replay.llm_spans_done)
+            if replay.status.finished:
+                return replay
+            if replay.status == ReplayStatus.PENDING and time.monotonic() > hint_at:
                 err.print(
                     "still PENDING: is a worker taking jobs? Start `tracereplay serve` (or "
                     "`tracereplay worker` with TRACEREPLAY_QUEUE_URL set); this keeps waiting"
                 )
                 hint_at = float("inf")
             time.sleep(0.2)
-    with ctx.sessions() as session:
-        result = session.scalar(
-            select(Trace).where(Trace.project_rowid == rowid, Trace.trace_id == current.result_trace_id)
-        )
-    console.print(_replay_line(current))
-    if result is not None:
-        console.print(
-            f"duration {result.duration_ms or 0:.0f} ms (was {source.duration_ms or 0:.0f}), "
-            f"tokens {result.total_tokens or 0} (was {source.total_tokens or 0}), "
-            f"cost {_money(result.cost)} (was {_money(source.cost)})"
-        )
-    if current.status != "COMPLETED":
-        raise SystemExit(1)
 
 
 def _money(value: float | None) -> str:
@@ -404,8 +399,7 @@ def demo(project: ProjectOption = None) -> None:
     """Record demo traces (a small weather agent) with the local model, ready to replay."""
     from tracereplay.demo import record_demo_traces
 
-    ctx = _context()
-    with err.status("running the demo agent on the local model (gemma-3-270m)…"):
+    with _context() as ctx, err.status("running the demo agent on the local model (gemma-3-270m)…"):
         trace_ids = record_demo_traces(ctx, _project_rowid(ctx, project))
     console.print(f"recorded {len(trace_ids)} demo traces:")
     for trace_id in trace_ids:
@@ -418,9 +412,10 @@ def models(project: ProjectOption = None) -> None:
     """Models a replay can use now, with their prices."""
     from tracereplay.providers.catalog import model_catalog
 
-    ctx = _context()
+    with _context() as ctx:
+        catalog = model_catalog(ctx.providers, ctx.prices.book(_project_rowid(ctx, project)))
     table = Table("model", "input $/Mtok", "output $/Mtok", "price from")
-    for entry in model_catalog(ctx.providers, ctx.prices.book(_project_rowid(ctx, project))):
+    for entry in catalog:
         table.add_row(
             entry.reference,
             "unknown" if entry.input_per_mtok is None else f"{entry.input_per_mtok:g}",
@@ -446,11 +441,10 @@ def _print_prices(overrides: list[PriceOverride]) -> None:
 @prices_app.command("list")
 def prices_list(project: ProjectOption = None) -> None:
     """The project's price overrides."""
-    from tracereplay.providers.price_overrides import list_price_overrides
+    from tracereplay.pricing.overrides import list_price_overrides
 
-    ctx = _context()
-    with ctx.sessions() as session:
-        _print_prices(list_price_overrides(session, _project_rowid(ctx, project)))
+    with _context() as ctx:
+        _print_prices(list_price_overrides(ctx.sessions, _project_rowid(ctx, project)))
 
 
 @prices_app.command("set")
@@ -463,12 +457,12 @@ def prices_set(
     project: ProjectOption = None,
 ) -> None:
     """Set the price of the models matching MODEL_PATTERN (replaces an earlier one)."""
-    from tracereplay.providers.price_overrides import set_price_override
+    from tracereplay.pricing.overrides import set_price_override
 
-    ctx = _context()
-    override, created = set_price_override(
-        ctx.sessions, ctx.prices, _project_rowid(ctx, project), model_pattern, input_price, output_price
-    )
+    with _context() as ctx:
+        override, created = set_price_override(
+            ctx.sessions, ctx.prices, _project_rowid(ctx, project), model_pattern, input_price, output_price
+        )
     console.print(f"{'set' if created else 'replaced'} price {override.id}:")
     _print_prices([override])
 
@@ -476,10 +470,10 @@ def prices_set(
 @prices_app.command("delete")
 def prices_delete(override_id: int, project: ProjectOption = None) -> None:
     """Remove a price override by id."""
-    from tracereplay.providers.price_overrides import delete_price_override
+    from tracereplay.pricing.overrides import delete_price_override
 
-    ctx = _context()
-    removed = delete_price_override(ctx.sessions, ctx.prices, _project_rowid(ctx, project), override_id)
+    with _context() as ctx:
+        removed = delete_price_override(ctx.sessions, ctx.prices, _project_rowid(ctx, project), override_id)
     console.print(f"removed price {removed.id} ({removed.model_pattern})")
 
 
@@ -488,14 +482,38 @@ def replays_list(trace_id: str, project: ProjectOption = None) -> None:
     """A trace's replays, newest first."""
     from tracereplay.replay.service import list_replays
 
-    ctx = _context()
-    with ctx.sessions() as session:
-        _, replays = list_replays(
-            session, _project_rowid(ctx, project), trace_id, ctx.settings.retention_days
+    with _context() as ctx:
+        replays = list_replays(
+            ctx.sessions, _project_rowid(ctx, project), trace_id, ctx.settings.retention_days
         )
     for item in replays:
         overrides = orjson.dumps(item.overrides).decode()
         console.print(f"{item.created_at:%Y-%m-%d %H:%M:%S}  {_replay_line(item)}  {escape(overrides)}")
+
+
+@projects_app.command("create")
+def projects_create(
+    name: Annotated[str, typer.Argument(help="The project's name (unique).")],
+) -> None:
+    """Create a project and its first API key (printed once; only its hash is stored)."""
+    with _context() as ctx:
+        created = projects.create_project(ctx.sessions, name)
+    console.print(
+        f"project {escape(created.info.project)} created; API key (id {created.info.id}), shown once:"
+    )
+    console.print(created.key)
+    console.print(f'OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {created.key}"')
+
+
+@projects_app.command("list")
+def projects_list() -> None:
+    """List projects with their number of active API keys."""
+    with _context() as ctx:
+        found = projects.list_projects(ctx.sessions)
+    table = Table("project", "created", "active keys")
+    for project in found:
+        table.add_row(escape(project.name), project.created_at.strftime("%Y-%m-%d %H:%M"), str(project.keys))
+    console.print(table)
 
 
 def main() -> None:

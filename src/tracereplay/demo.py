@@ -20,7 +20,6 @@ from opentelemetry.trace import Span
 
 from tracereplay.context import AppContext
 from tracereplay.ingest.otlp import spans_from_request
-from tracereplay.ingest.store import write_spans
 from tracereplay.providers.base import CompletionRequest, CompletionResponse, Provider
 
 QUESTIONS = (
@@ -115,7 +114,6 @@ def record_demo_traces(ctx: AppContext, project_rowid: int) -> list[str]:
         _agent(tracer, provider, model, city, question)
     tracer_provider.shutdown()
     spans = exporter.get_finished_spans()
-    decoded = spans_from_request(encode_spans(spans), ctx.prices.book(project_rowid))
-    with ctx.engine.begin() as conn:
-        write_spans(conn, project_rowid, decoded.spans)
+    decoded = spans_from_request(encode_spans(spans))
+    ctx.ingest.store_spans(project_rowid, decoded.spans)
     return sorted({span.trace_id for span in decoded.spans})

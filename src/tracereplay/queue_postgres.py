@@ -9,8 +9,9 @@ the scheduler); here each storage call borrows a pooled connection and gives it 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 from huey import Huey
@@ -20,34 +21,131 @@ from playhouse.pool import PooledDatabase
 
 from tracereplay.errors import StartupError
 
-_STORAGE_CALLS = (
-    "enqueue", "dequeue", "queue_size", "enqueued_items", "flush_queue", "add_to_schedule",
-    "read_schedule", "schedule_size", "scheduled_items", "flush_schedule", "put_data",
-    "peek_data", "peek_many", "pop_data", "delete_data", "has_data_for_key", "put_if_empty",
-    "incr", "delete_counter", "result_store_size", "result_items", "flush_results",
-    "flush_counters", "flush_all",
-)  # fmt: skip
-
-
-def _with_connection(call: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(call)
-    def borrowing(self: SqlStorage, *args: Any, **kwargs: Any) -> Any:
-        with self.database.connection_context():  # nested calls share the outer connection
-            return call(self, *args, **kwargs)
-
-    return borrowing
-
 
 class PooledSqlStorage(SqlStorage):  # type: ignore[misc]
+    """Huey's `SqlStorage` with every storage call run inside a borrowed pooled connection.
+
+    The signatures are those of Huey's `SqlStorage` (and `BaseStorage`, for `delete_data` and
+    `flush_all`); each override only wraps the inherited call in `_connection()`.
+    """
+
+    def _connection(self) -> AbstractContextManager[None]:
+        # Borrows a pooled connection and gives it back on exit; peewee keeps a stack of these
+        # contexts, so nested calls (delete_data -> pop_data, flush_all -> flush_*) share the
+        # outer connection and only the outermost exit returns it.
+        context: AbstractContextManager[None] = self.database.connection_context()
+        return context
+
     def close(self) -> None:
         database = self.database
         if isinstance(database, PooledDatabase):
             database.close_all()
 
+    # The task queue.
 
-for _name in _STORAGE_CALLS:
-    if hasattr(SqlStorage, _name):
-        setattr(PooledSqlStorage, _name, _with_connection(getattr(SqlStorage, _name)))
+    def enqueue(self, data: bytes, priority: float | None = None) -> Any:
+        with self._connection():
+            return super().enqueue(data, priority)
+
+    def dequeue(self) -> Any:
+        with self._connection():
+            return super().dequeue()
+
+    def queue_size(self) -> Any:
+        with self._connection():
+            return super().queue_size()
+
+    def enqueued_items(self, limit: int | None = None) -> Any:
+        with self._connection():
+            return super().enqueued_items(limit)
+
+    def flush_queue(self) -> Any:
+        with self._connection():
+            return super().flush_queue()
+
+    # The schedule.
+
+    def add_to_schedule(self, data: bytes, timestamp: datetime) -> Any:
+        with self._connection():
+            return super().add_to_schedule(data, timestamp)
+
+    def read_schedule(self, timestamp: datetime) -> Any:
+        with self._connection():
+            return super().read_schedule(timestamp)
+
+    def schedule_size(self) -> Any:
+        with self._connection():
+            return super().schedule_size()
+
+    def scheduled_items(self, limit: int | None = None) -> Any:
+        with self._connection():
+            return super().scheduled_items(limit)
+
+    def flush_schedule(self) -> Any:
+        with self._connection():
+            return super().flush_schedule()
+
+    # The key/value store (results, revocations, locks).
+
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> Any:
+        with self._connection():
+            return super().put_data(key, value, is_result)
+
+    def peek_data(self, key: str) -> Any:
+        with self._connection():
+            return super().peek_data(key)
+
+    def peek_many(self, keys: Sequence[str]) -> Any:
+        with self._connection():
+            return super().peek_many(keys)
+
+    def pop_data(self, key: str) -> Any:
+        with self._connection():
+            return super().pop_data(key)
+
+    def delete_data(self, key: str) -> Any:
+        with self._connection():
+            return super().delete_data(key)
+
+    def has_data_for_key(self, key: str) -> Any:
+        with self._connection():
+            return super().has_data_for_key(key)
+
+    def put_if_empty(self, key: str, value: bytes, ttl: int | None = None) -> Any:
+        with self._connection():
+            return super().put_if_empty(key, value, ttl)
+
+    # Counters (chords, task groups).
+
+    def incr(self, key: str, amount: int = 1) -> Any:
+        with self._connection():
+            return super().incr(key, amount)
+
+    def delete_counter(self, key: str) -> Any:
+        with self._connection():
+            return super().delete_counter(key)
+
+    # Introspection and flushing.
+
+    def result_store_size(self) -> Any:
+        with self._connection():
+            return super().result_store_size()
+
+    def result_items(self) -> Any:
+        with self._connection():
+            return super().result_items()
+
+    def flush_results(self) -> Any:
+        with self._connection():
+            return super().flush_results()
+
+    def flush_counters(self) -> Any:
+        with self._connection():
+            return super().flush_counters()
+
+    def flush_all(self) -> Any:
+        with self._connection():
+            return super().flush_all()
 
 
 def postgres_huey(name: str, url: str) -> Huey:

@@ -17,7 +17,6 @@ from tracereplay.api.replays import replays_router
 from tracereplay.api.traces import traces_router
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
-from tracereplay.projects.service import bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +37,10 @@ and send your API key as <code>Authorization: Bearer &lt;key&gt;</code>)</li>
 def create_app(settings: Settings, *, run_worker: bool = False, ctx: AppContext | None = None) -> FastAPI:
     """The ASGI app. With `run_worker`, job consumer threads run inside the server process."""
     context = ctx or AppContext.open(settings)
-    bootstrap(context.sessions, settings)
+    context.bootstrap()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        context.writer.start()
         context.ingest.start()
         consumer = context.queue.consumer(embedded=True) if run_worker else None
         if consumer is not None:

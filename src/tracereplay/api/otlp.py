@@ -45,7 +45,7 @@ def otlp_router(ctx: AppContext) -> APIRouter:
         principal = ctx.keys.resolve(api_key_from(request))
         json_mode = content_kind(request, OTLP_TYPES) == JSON
         body = await read_body(request, limit)
-        decoded = await ctx.ingest.store_traces(principal.project_rowid, body, json_mode)
+        decoded = await ctx.ingest.store_otlp_traces(principal.project_rowid, body, json_mode)
         return _response(decoded, ExportTraceServiceResponse(), "rejected_spans", json_mode)
 
     @router.post(
@@ -57,7 +57,7 @@ def otlp_router(ctx: AppContext) -> APIRouter:
         principal = ctx.keys.resolve(api_key_from(request))
         json_mode = content_kind(request, OTLP_TYPES) == JSON
         body = await read_body(request, limit)
-        decoded = await ctx.ingest.store_logs(principal.project_rowid, body, json_mode)
+        decoded = await ctx.ingest.store_otlp_logs(principal.project_rowid, body, json_mode)
         return _response(decoded, ExportLogsServiceResponse(), "rejected_log_records", json_mode)
 
     return router

@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracereplay.db.models import Span, Trace
+from tracereplay.ingest.records import SpanRecord
+from tracereplay.pricing.overrides import MAX_PATTERN_LENGTH, MAX_PRICE_PER_MTOK, PriceOverride
+from tracereplay.providers.catalog import CatalogEntry
+from tracereplay.replay.service import ReplayView, TraceTotals
+from tracereplay.traces.queries import TraceView
 
 HexTraceId = Field(pattern=r"^[0-9a-fA-F]{32}$", description="32 hex characters")
 HexSpanId = Field(pattern=r"^[0-9a-fA-F]{16}$", description="16 hex characters")
@@ -52,7 +56,7 @@ class SpanOut(BaseModel):
     events: list[dict[str, Any]] | None
 
     @classmethod
-    def of(cls, span: Span) -> SpanOut:
+    def of(cls, span: SpanRecord) -> SpanOut:
         return cls.model_validate(span, from_attributes=True)
 
 
@@ -80,30 +84,8 @@ class TraceSummary(BaseModel):
     replay_id: str | None = Field(description="For a replayed trace: the replay that wrote it.")
 
     @classmethod
-    def of(cls, trace: Trace, tags: list[str]) -> TraceSummary:
-        return cls(
-            trace_id=trace.trace_id,
-            name=trace.name,
-            start_time=trace.start_time,
-            end_time=trace.end_time,
-            duration_ms=trace.duration_ms,
-            session_id=trace.session_id,
-            user_id=trace.user_id,
-            environment=trace.environment,
-            tags=tags,
-            metadata=trace.trace_metadata,
-            input=trace.input,
-            output=trace.output,
-            span_count=trace.span_count,
-            llm_span_count=trace.llm_span_count,
-            error_count=trace.error_count,
-            prompt_tokens=trace.prompt_tokens,
-            completion_tokens=trace.completion_tokens,
-            total_tokens=trace.total_tokens,
-            cost=trace.cost,
-            source_trace_id=trace.source_trace_id,
-            replay_id=trace.replay_id,
-        )
+    def of(cls, trace: TraceView) -> TraceSummary:
+        return cls.model_validate(trace, from_attributes=True)
 
 
 class TraceList(BaseModel):
@@ -180,3 +162,139 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready"]
     database: str
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    model: str | None = Field(
+        default=None,
+        description="Replaces the model of every LLM span: `provider:model`, or a bare name "
+        "resolved through the model catalog. Absent: each span keeps its model.",
+    )
+    prompt_template_version_id: str | None = Field(default=None, alias="promptTemplateVersionId")
+    model_parameters: dict[str, Any] | None = Field(
+        default=None,
+        alias="modelParameters",
+        description="Merged over each span's invocation parameters; null removes one.",
+    )
+
+
+class TraceTotalsOut(BaseModel):
+    trace_id: str
+    duration_ms: float | None
+    total_tokens: int | None
+    cost: float | None
+    error_count: int
+
+    @classmethod
+    def of(cls, totals: TraceTotals | None) -> TraceTotalsOut | None:
+        return None if totals is None else cls.model_validate(totals, from_attributes=True)
+
+
+class ReplayOut(BaseModel):
+    replay_id: str
+    trace_id: str = Field(description="The trace that was replayed.")
+    status: Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+    overrides: dict[str, Any]
+    progress: str = Field(description='"3/7 LLM spans"')
+    llm_spans_total: int
+    llm_spans_done: int
+    llm_spans_failed: int
+    error: str | None
+    result_trace_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    original: TraceTotalsOut | None = None
+    result: TraceTotalsOut | None = None
+
+    @classmethod
+    def of(cls, replay: ReplayView) -> ReplayOut:
+        return cls(
+            replay_id=replay.replay_id,
+            trace_id=replay.trace_id,
+            status=replay.status.value,
+            overrides=replay.overrides,
+            progress=replay.progress,
+            llm_spans_total=replay.llm_spans_total,
+            llm_spans_done=replay.llm_spans_done,
+            llm_spans_failed=replay.llm_spans_failed,
+            error=replay.error,
+            result_trace_id=replay.result_trace_id,
+            created_at=replay.created_at,
+            started_at=replay.started_at,
+            finished_at=replay.finished_at,
+            original=TraceTotalsOut.of(replay.original),
+            result=TraceTotalsOut.of(replay.result),
+        )
+
+
+class ReplayList(BaseModel):
+    replays: list[ReplayOut]
+
+
+class ModelOut(BaseModel):
+    model: str = Field(description="`provider:model`, as a replay's `model` override takes it")
+    provider: str
+    name: str
+    input_price_per_mtok: float | None = Field(description="US $ per million input tokens; null: unknown")
+    output_price_per_mtok: float | None
+    price_source: str | None = Field(
+        description='"project override", "server override", "genai-prices" or "local"; null: unknown'
+    )
+
+    @classmethod
+    def of(cls, entry: CatalogEntry) -> ModelOut:
+        return cls(
+            model=entry.reference,
+            provider=entry.provider,
+            name=entry.model,
+            input_price_per_mtok=entry.input_per_mtok,
+            output_price_per_mtok=entry.output_per_mtok,
+            price_source=entry.price_source,
+        )
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
+
+
+class PriceIn(BaseModel):
+    model_pattern: str = Field(
+        min_length=1,
+        max_length=MAX_PATTERN_LENGTH,
+        description='A model name ("gpt-4o-mini"), provider:model ("openai:gpt-4o-mini") or a '
+        'shell-style pattern ("gpt-4o*", "*:llama-3*")',
+        examples=["gpt-4o*"],
+    )
+    input_price_per_mtok: float = Field(
+        ge=0, le=MAX_PRICE_PER_MTOK, allow_inf_nan=False, description="US $ per million input tokens"
+    )
+    output_price_per_mtok: float = Field(
+        ge=0, le=MAX_PRICE_PER_MTOK, allow_inf_nan=False, description="US $ per million output tokens"
+    )
+
+
+class PriceOut(BaseModel):
+    id: int
+    model_pattern: str
+    input_price_per_mtok: float
+    output_price_per_mtok: float
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, override: PriceOverride) -> PriceOut:
+        return cls(
+            id=override.id,
+            model_pattern=override.model_pattern,
+            input_price_per_mtok=override.input_per_mtok,
+            output_price_per_mtok=override.output_per_mtok,
+            created_at=override.created_at,
+            updated_at=override.updated_at,
+        )
+
+
+class PriceList(BaseModel):
+    prices: list[PriceOut]

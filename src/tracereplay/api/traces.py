@@ -1,11 +1,9 @@
 """REST API: native span ingestion, trace list/detail, single span, health and readiness."""
 
-import asyncio
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import text
 
 from tracereplay import __version__
 from tracereplay.api.deps import principal_dependency
@@ -21,7 +19,7 @@ from tracereplay.api.schemas import (
     TraceSummary,
 )
 from tracereplay.context import AppContext
-from tracereplay.errors import ServiceUnavailable
+from tracereplay.db.engine import check_database
 from tracereplay.ingest.native import spans_from_batch
 from tracereplay.projects.service import Principal
 from tracereplay.traces.queries import SortField, TraceFilter, get_span, get_trace, list_traces
@@ -38,12 +36,7 @@ def traces_router(ctx: AppContext) -> APIRouter:
 
     @router.get("/ready", tags=["health"], summary="Readiness: the database answers")
     def ready() -> Readiness:
-        try:
-            with ctx.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
-        return Readiness(status="ready", database=ctx.engine.dialect.name)
+        return Readiness(status="ready", database=check_database(ctx.engine))
 
     @router.post(
         "/spans",
@@ -53,10 +46,8 @@ def traces_router(ctx: AppContext) -> APIRouter:
         "re-sent spans (same trace_id + span_id) replace the earlier copy.",
     )
     async def ingest_spans(batch: SpanBatchIn, principal: Auth) -> IngestResult:
-        prices = await ctx.prices.book_async(principal.project_rowid)
-        spans = spans_from_batch((span.model_dump(exclude_none=True) for span in batch.spans), prices)
-        stored = await asyncio.wrap_future(ctx.writer.submit_spans(principal.project_rowid, spans))
-        return IngestResult(accepted=stored)
+        spans = spans_from_batch(span.model_dump(exclude_none=True) for span in batch.spans)
+        return IngestResult(accepted=await ctx.ingest.store_spans_async(principal.project_rowid, spans))
 
     @router.get("/traces", tags=["traces"], summary="List traces, newest first by default")
     def traces(
@@ -79,37 +70,32 @@ def traces_router(ctx: AppContext) -> APIRouter:
         filters = TraceFilter(
             start_after, start_before, name, tag, model, has_error, environment, session_id, user_id, q
         )
-        with ctx.sessions() as session:
-            page = list_traces(
-                session,
-                principal.project_rowid,
-                filters,
-                sort=sort,
-                descending=order == "desc",
-                limit=limit,
-                cursor=cursor,
-                retention_days=retention,
-            )
-            return TraceList(
-                traces=[TraceSummary.of(trace, page.tags[trace.id]) for trace in page.traces],
-                next_cursor=page.next_cursor,
-            )
+        page = list_traces(
+            ctx.sessions,
+            principal.project_rowid,
+            filters,
+            sort=sort,
+            descending=order == "desc",
+            limit=limit,
+            cursor=cursor,
+            retention_days=retention,
+        )
+        return TraceList(
+            traces=[TraceSummary.of(trace) for trace in page.traces], next_cursor=page.next_cursor
+        )
 
     @router.get("/traces/{trace_id}", tags=["traces"], summary="One trace with its spans and span tree")
     def trace(trace_id: str, principal: Auth) -> TraceDetailOut:
-        with ctx.sessions() as session:
-            detail = get_trace(session, principal.project_rowid, trace_id, retention)
-            summary = TraceSummary.of(detail.trace, detail.tags)
-            return TraceDetailOut(
-                **summary.model_dump(),
-                spans=[SpanOut.of(span) for span in detail.spans],
-                tree=[SpanNode.model_validate(node) for node in detail.tree],
-                replays=detail.replay_ids,
-            )
+        detail = get_trace(ctx.sessions, principal.project_rowid, trace_id, retention)
+        return TraceDetailOut(
+            **TraceSummary.of(detail.trace).model_dump(),
+            spans=[SpanOut.of(span) for span in detail.spans],
+            tree=[SpanNode.model_validate(node) for node in detail.tree],
+            replays=detail.replay_ids,
+        )
 
     @router.get("/traces/{trace_id}/spans/{span_id}", tags=["traces"], summary="One span")
     def span(trace_id: str, span_id: str, principal: Auth) -> SpanOut:
-        with ctx.sessions() as session:
-            return SpanOut.of(get_span(session, principal.project_rowid, trace_id, span_id, retention))
+        return SpanOut.of(get_span(ctx.sessions, principal.project_rowid, trace_id, span_id, retention))
 
     return router

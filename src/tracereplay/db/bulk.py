@@ -53,13 +53,6 @@ def storage_converters(table: Table, dialect: str) -> dict[str, Converter]:
     return converters
 
 
-def prepare_row(row: dict[str, Any], converters: dict[str, Converter]) -> None:
-    """Convert a row's values in place to their stored form (see `BulkStatement.execute`)."""
-    for name, convert in converters.items():
-        if name in row:
-            row[name] = convert(row[name])
-
-
 def _values_group_end(sql: str) -> tuple[int, int]:
     """Where the one-row `VALUES (…)` group of a compiled INSERT starts and ends (the ON
     CONFLICT clause follows it)."""
@@ -152,23 +145,17 @@ class BulkStatement:
         """Whether `execute` gives back the `returning` columns on this connection's database."""
         return bool(self._returning) and self._prepare(conn).copy is not None
 
-    def execute(
-        self, conn: Connection, rows: Sequence[dict[str, Any]], *, prepared: bool = False
-    ) -> BulkResult:
-        """Run for `rows`; with `prepared`, their values are already in stored form (`prepare_row`)."""
+    def execute(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> BulkResult:
+        """Run for `rows` (dicts holding at least the statement's columns, by name)."""
         if not rows:
             return BulkResult(0, [] if self._returning else None)
         compiled = self._prepare(conn)
-        params: list[Any]
-        if prepared:
-            params = [compiled.getter(row) for row in rows]
-        else:
-            params = []
-            for row in rows:
-                values = list(compiled.getter(row))
-                for position, convert in compiled.converted:
-                    values[position] = convert(values[position])
-                params.append(tuple(values))
+        params: list[Any] = []
+        for row in rows:
+            values = list(compiled.getter(row))
+            for position, convert in compiled.converted:
+                values[position] = convert(values[position])
+            params.append(tuple(values))
         if compiled.copy is not None:
             return self._copy(conn, compiled.copy, params)
         if conn.dialect.paramstyle not in ("qmark", "numeric"):

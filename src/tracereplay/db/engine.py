@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.bulk import json_dumps
-from tracereplay.errors import StartupError
+from tracereplay.errors import ServiceUnavailable, StartupError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -60,6 +60,16 @@ def engine_for(url: str, home: Path, synchronous: str) -> Engine:
         max_overflow=20,
         pool_pre_ping=True,
     )
+
+
+def check_database(engine: Engine) -> str:
+    """The database's dialect name once it answers a query; ServiceUnavailable if it does not."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+    return engine.dialect.name
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

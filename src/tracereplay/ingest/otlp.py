@@ -1,7 +1,7 @@
-"""OTLP decoding: protobuf or JSON export requests -> spans and log records ready to store.
+"""OTLP decoding: protobuf or JSON export requests -> span records and log records.
 
 This is the ingestion hot path: attribute conversion is a plain loop over the protobuf
-values, and everything a span row needs is computed here, before the writer thread.
+values, and the conventions are read here, in a decoding helper process for large requests.
 """
 
 from __future__ import annotations
@@ -22,50 +22,24 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tracereplay.errors import InvalidInput
 from tracereplay.ingest.conventions import NormalisedFields, normalise
-from tracereplay.providers.pricing import PriceBook
+from tracereplay.ingest.records import IncomingLog, SpanRecord, TraceHints
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATUS_CODES = ("UNSET", "OK", "ERROR")
 
-# Span columns filled from the normalised fields (all but the trace-level hints).
-NORMALISED_COLUMNS = (
+# Record fields filled from the normalised fields (all but the trace-level hints).
+NORMALISED_FIELDS = (
     "kind", "provider", "model", "invocation_parameters", "input_messages", "output_messages",
     "tools", "prompt_tokens", "completion_tokens", "total_tokens", "prompt_template", "input",
     "output",
 )  # fmt: skip
-TRACE_HINTS = ("session_id", "user_id", "tags", "metadata")
-
-
-@dataclass(slots=True)
-class IncomingSpan:
-    """One span as the writer stores it: its trace id, its row, and what it says of its trace."""
-
-    trace_id: str
-    row: dict[str, Any]
-    hints: dict[str, Any]
-    # True once `row` holds stored forms (JSON text…): done in decode helper processes so the
-    # single writer thread only executes.
-    prepared: bool = False
-
-    @property
-    def is_root(self) -> bool:
-        return self.row["parent_span_id"] is None
-
-
-@dataclass(slots=True)
-class IncomingLog:
-    trace_id: str
-    span_id: str
-    record_hash: str
-    event_name: str | None
-    time: datetime | None
-    body: Any
-    attributes: dict[str, Any]
 
 
 @dataclass
 class Decoded:
-    spans: list[IncomingSpan] = field(default_factory=list)
+    """What one export request holds: its spans and log records, and what was rejected."""
+
+    spans: list[SpanRecord] = field(default_factory=list)
     logs: list[IncomingLog] = field(default_factory=list)
     rejected: int = 0
     problems: list[str] = field(default_factory=list)
@@ -170,9 +144,9 @@ def without_read_content(attributes: dict[str, Any], fields: NormalisedFields) -
     return {key: value for key, value in attributes.items() if not key.startswith(prefixes)}
 
 
-def normalised_columns(fields: NormalisedFields) -> dict[str, Any]:
-    """The span columns that come from the conventions' reading of a span."""
-    values: dict[str, Any] = {column: fields.get(column) for column in NORMALISED_COLUMNS}
+def normalised_values(fields: NormalisedFields) -> dict[str, Any]:
+    """The record fields that come from the conventions' reading of a span."""
+    values: dict[str, Any] = {name: fields.get(name) for name in NORMALISED_FIELDS}
     # An LLM span's input.value/output.value restate its messages (often the whole request
     # JSON); the messages are the readable form, and the raw attributes keep the original.
     if values["input_messages"] is not None:
@@ -194,43 +168,40 @@ def build_span(
     attributes: dict[str, Any],
     events: list[dict[str, Any]] | None,
     resource: dict[str, Any],
-    prices: PriceBook | None = None,
-) -> IncomingSpan:
-    """The stored form of a span, whatever format it arrived in; LLM spans get their cost."""
+) -> SpanRecord:
+    """The record of a span, whatever format it arrived in, read through the conventions."""
     fields = normalise(attributes, events or ())
-    row: dict[str, Any] = {
-        "span_id": span_id,
-        "parent_span_id": parent_span_id,
-        "name": name,
-        "start_time": start,
-        "end_time": end,
-        "duration_ms": (end - start).total_seconds() * 1000.0,
-        "status_code": status_code,
-        "status_message": status_message,
-        "service_name": resource.get("service.name"),
-        "attributes": without_read_content(attributes, fields),
-        "events": events,
-        "cost": None,
-    }
-    row.update(normalised_columns(fields))
-    if prices is not None:
-        price_span(row, prices)
-    hints = {key: fields[key] for key in TRACE_HINTS if key in fields}  # type: ignore[literal-required]
     environment = resource.get("deployment.environment.name") or resource.get("deployment.environment")
-    if environment is not None:
-        hints["environment"] = str(environment)
-    return IncomingSpan(trace_id, row, hints)
+    metadata = fields.get("metadata")
+    hints = TraceHints(
+        session_id=_text(fields.get("session_id")),
+        user_id=_text(fields.get("user_id")),
+        environment=_text(environment),
+        tags=[str(tag) for tag in fields.get("tags") or ()],
+        metadata=metadata if isinstance(metadata, dict) else None,
+    )
+    return SpanRecord(
+        trace_id,
+        span_id,
+        parent_span_id,
+        name,
+        start,
+        end,
+        status_code=status_code,
+        status_message=status_message,
+        service_name=resource.get("service.name"),
+        attributes=without_read_content(attributes, fields),
+        events=events,
+        trace=hints,
+        **normalised_values(fields),
+    )
 
 
-def price_span(row: dict[str, Any], prices: PriceBook) -> None:
-    """An LLM span's cost from its provider, model and token counts, unless it has one."""
-    if row["kind"] == "LLM" and row["cost"] is None:
-        row["cost"] = prices.cost(
-            row["provider"], row["model"], row["prompt_tokens"], row["completion_tokens"]
-        )
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
-def spans_from_request(request: Any, prices: PriceBook | None = None) -> Decoded:
+def spans_from_request(request: Any) -> Decoded:
     """Every span of an ExportTraceServiceRequest; malformed spans are counted as rejected."""
     decoded = Decoded()
     for resource_spans in request.resource_spans:
@@ -257,7 +228,6 @@ def spans_from_request(request: Any, prices: PriceBook | None = None) -> Decoded
                         attributes_dict(span.attributes),
                         _events(span),
                         resource,
-                        prices,
                     )
                 )
     return decoded

@@ -1,4 +1,7 @@
-"""Durable writes of decoded spans and log records, inside one caller-owned transaction.
+"""Durable writes of span records and log records, inside one caller-owned transaction.
+
+Only the ingestion writer calls these (through `ingest.service`); this is the one place where
+span records become rows.
 
 Spans are upserted by (trace, span id) so a re-sent span updates instead of duplicating;
 trace roll-ups are recomputed from the stored spans, so spans may arrive in any order and
@@ -10,18 +13,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Table, Update, bindparam, case, func, select, update
 
-from tracereplay.db.bulk import BulkStatement, Converter, prepare_row, storage_converters
+from tracereplay.db.bulk import BulkStatement
 from tracereplay.db.models import LogRecord, Span, Trace, TraceTag
 from tracereplay.db.types import UTCDateTime, milliseconds_between
 from tracereplay.db.upsert import upsert
 from tracereplay.ingest.conventions import normalise
-from tracereplay.ingest.otlp import IncomingLog, IncomingSpan, normalised_columns
+from tracereplay.ingest.otlp import normalised_values
+from tracereplay.ingest.records import IncomingLog, SpanRecord
 
 SPANS: Table = Span.__table__  # type: ignore[assignment]
 TRACES: Table = Trace.__table__  # type: ignore[assignment]
@@ -29,7 +31,7 @@ TAGS: Table = TraceTag.__table__  # type: ignore[assignment]
 LOGS: Table = LogRecord.__table__  # type: ignore[assignment]
 
 SPAN_COLUMNS = [c.name for c in SPANS.columns if c.name not in {"id", "trace_rowid", "span_id"}]
-TRACE_HINT_COLUMNS = ["session_id", "user_id", "environment", "metadata"]
+TRACE_HINT_COLUMNS = ["session_id", "user_id", "environment", "metadata", "source_trace_id", "replay_id"]
 ROOT_COLUMNS = ["name", "input", "output"]
 SPAN_UPSERT = BulkStatement(
     lambda dialect: upsert(dialect, SPANS, ["trace_rowid", "span_id"], update=SPAN_COLUMNS),
@@ -37,7 +39,8 @@ SPAN_UPSERT = BulkStatement(
 )
 TRACE_COLUMNS = [
     "project_rowid", "trace_id", "name", "input", "output", "session_id", "user_id", "environment",
-    "metadata", "span_count", "llm_span_count", "error_count", "created_at", "updated_at",
+    "metadata", "source_trace_id", "replay_id", "span_count", "llm_span_count", "error_count",
+    "created_at", "updated_at",
 ]  # fmt: skip
 TRACE_UPSERT = BulkStatement(
     lambda dialect: upsert(
@@ -73,21 +76,13 @@ def _add(total: Any, value: Any) -> Any:
     return value if total is None else total + value
 
 
-def _as_datetime(value: Any) -> datetime:
-    # Prepared SQLite rows hold 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) text.
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value  # type: ignore[no-any-return]
-
-
-def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[str, Any]]:
+def _trace_rows(project_rowid: int, spans: Iterable[SpanRecord]) -> list[dict[str, Any]]:
     """One row per trace: what this batch says of it (root name, session, …) and the
     roll-ups of this batch's spans, which are the trace's own when the trace is new."""
     now = datetime.now(UTC)
     traces: dict[str, dict[str, Any]] = {}
     for span in spans:
         row = traces.get(span.trace_id)
-        span_row = span.row
         if row is None:
             row = traces[span.trace_id] = {
                 "project_rowid": project_rowid,
@@ -99,11 +94,13 @@ def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[
                 "user_id": None,
                 "environment": None,
                 "metadata": None,
+                "source_trace_id": None,
+                "replay_id": None,
                 "span_count": 0,
                 "llm_span_count": 0,
                 "error_count": 0,
-                "start_time": span_row["start_time"],
-                "end_time": span_row["end_time"],
+                "start_time": span.start_time,
+                "end_time": span.end_time,
                 "prompt_tokens": None,
                 "completion_tokens": None,
                 "total_tokens": None,
@@ -112,29 +109,32 @@ def _trace_rows(project_rowid: int, spans: Iterable[IncomingSpan]) -> list[dict[
                 "updated_at": now,
             }
         row["span_count"] += 1
-        row["llm_span_count"] += span_row["kind"] == "LLM"
-        row["error_count"] += span_row["status_code"] == "ERROR"
-        row["start_time"] = min(row["start_time"], span_row["start_time"])
-        row["end_time"] = max(row["end_time"], span_row["end_time"])
-        for column in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
-            row[column] = _add(row[column], span_row[column])
-        hints = span.hints
-        if hints:
-            for key in ("session_id", "user_id", "environment"):
-                if row[key] is None and hints.get(key) is not None:
-                    row[key] = str(hints[key])
-            if isinstance(hints.get("metadata"), dict):
-                row["metadata"] = {**(row["metadata"] or {}), **hints["metadata"]}
+        row["llm_span_count"] += span.kind == "LLM"
+        row["error_count"] += span.status_code == "ERROR"
+        row["start_time"] = min(row["start_time"], span.start_time)
+        row["end_time"] = max(row["end_time"], span.end_time)
+        row["prompt_tokens"] = _add(row["prompt_tokens"], span.prompt_tokens)
+        row["completion_tokens"] = _add(row["completion_tokens"], span.completion_tokens)
+        row["total_tokens"] = _add(row["total_tokens"], span.total_tokens)
+        row["cost"] = _add(row["cost"], span.cost)
+        hints = span.trace
+        if hints is not None:
+            for key in HINTED:
+                if row[key] is None:
+                    row[key] = getattr(hints, key)
+            if hints.metadata:
+                row["metadata"] = {**(row["metadata"] or {}), **hints.metadata}
         if span.is_root:
-            row["name"] = span_row["name"]
-            row["input"] = span_row["input"]
-            row["output"] = span_row["output"]
+            row["name"] = span.name
+            row["input"] = span.input
+            row["output"] = span.output
     for row in traces.values():
-        row["start_time"] = start = _as_datetime(row["start_time"])
-        row["end_time"] = end = _as_datetime(row["end_time"])
-        row["duration_ms"] = (end - start).total_seconds() * 1000.0
+        row["duration_ms"] = (row["end_time"] - row["start_time"]).total_seconds() * 1000.0
     # A fixed order: concurrent writers then lock the same rows in the same order (no deadlock).
     return [traces[trace_id] for trace_id in sorted(traces)]
+
+
+HINTED = ("session_id", "user_id", "environment", "source_trace_id", "replay_id")
 
 
 # Built once: these run for every write, and building a statement costs more than running it.
@@ -177,32 +177,21 @@ def _logs_by_span(
     return found
 
 
-def _normalised_values(attributes: Any, events: Any, logs: list[dict[str, Any]]) -> dict[str, Any]:
+def _joined_values(attributes: Any, events: Any, logs: list[dict[str, Any]]) -> dict[str, Any]:
     """What a span's joined log records (GenAI message events) add to its normalised fields.
 
     Fields the stored span already has from its attributes and the records do not
     restate are left out, so they are kept.
     """
-    if isinstance(attributes, str):  # a prepared row holds JSON text
-        attributes = orjson.loads(attributes)
-    if isinstance(events, str):
-        events = orjson.loads(events)
-    values = normalised_columns(normalise(attributes, [*(events or ()), *logs]))
-    return {column: value for column, value in values.items() if value is not None}
+    values = normalised_values(normalise(attributes, [*(events or ()), *logs]))
+    return {name: value for name, value in values.items() if value is not None}
 
 
-@lru_cache
-def _converters(dialect: str) -> dict[str, Converter]:
-    return storage_converters(SPANS, dialect)
-
-
-def prepare_spans(spans: Iterable[IncomingSpan], dialect: str) -> None:
-    """Put span rows in stored form; decode helpers call this so the writer need not."""
-    converters = _converters(dialect)
-    for span in spans:
-        if not span.prepared:
-            prepare_row(span.row, converters)
-            span.prepared = True
+def _span_row(span: SpanRecord, trace_rowid: int) -> dict[str, Any]:
+    row = dict(vars(span))  # the record's fields are the span columns, by name
+    row["trace_rowid"] = trace_rowid
+    row["duration_ms"] = span.duration_ms
+    return row
 
 
 def _rollup_statement() -> Update:
@@ -272,27 +261,25 @@ def _insert_new_traces(
     return {}, rows  # some were inserted concurrently and we cannot tell which: recompute all
 
 
-def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSpan]) -> int:
+def write_spans(conn: Connection, project_rowid: int, spans: Sequence[SpanRecord]) -> int:
     """Store spans of one project; returns how many were stored (re-sends count once)."""
     if not spans:
         return 0
     dialect = conn.dialect.name
     # Postgres refuses to upsert one key twice in a statement: the last copy wins.
-    unique: dict[tuple[str, str], IncomingSpan] = {}
+    unique: dict[tuple[str, str], SpanRecord] = {}
     for span in spans:
-        unique[(span.trace_id, span.row["span_id"])] = span
+        unique[(span.trace_id, span.span_id)] = span
     spans = [unique[key] for key in sorted(unique)]  # fixed lock order, as for traces
-    prepare_spans(spans, dialect)
 
     trace_ids = sorted({span.trace_id for span in spans})
     logs = _logs_by_span(conn, project_rowid, trace_ids)
     if logs:
         for span in spans:
-            joined = logs.get((span.trace_id, span.row["span_id"]))
+            joined = logs.get((span.trace_id, span.span_id))
             if joined:
-                values = _normalised_values(span.row["attributes"], span.row["events"], joined)
-                prepare_row(values, _converters(dialect))
-                span.row.update(values)
+                for name, value in _joined_values(span.attributes, span.events, joined).items():
+                    setattr(span, name, value)
 
     trace_rows = _trace_rows(project_rowid, spans)
     if NEW_TRACE_INSERT.returns_rows(conn):
@@ -316,11 +303,11 @@ def write_spans(conn: Connection, project_rowid: int, spans: Sequence[IncomingSp
     tags: set[tuple[int, str]] = set()
     for span in spans:
         trace_rowid = rowids[span.trace_id]
-        for tag in span.hints.get("tags") or ():
-            tags.add((trace_rowid, str(tag)))
-        span.row["trace_rowid"] = trace_rowid
-        rows.append(span.row)
-    SPAN_UPSERT.execute(conn, rows, prepared=True)
+        if span.trace is not None:
+            for tag in span.trace.tags:
+                tags.add((trace_rowid, tag))
+        rows.append(_span_row(span, trace_rowid))
+    SPAN_UPSERT.execute(conn, rows)
     if tags:
         conn.execute(
             upsert(dialect, TAGS, ["trace_rowid", "tag"]),
@@ -368,7 +355,7 @@ def write_logs(conn: Connection, project_rowid: int, logs: Sequence[IncomingLog]
             key = (trace_of_rowid[trace_rowid], span_id)
             if key not in wanted:
                 continue
-            values = _normalised_values(attributes, events, joined[key])
+            values = _joined_values(attributes, events, joined[key])
             if not values:
                 continue
             conn.execute(update(SPANS).where(SPANS.c.id == span_rowid).values(values))

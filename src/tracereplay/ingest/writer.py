@@ -1,9 +1,10 @@
-"""The ingestion writer: one thread that group-commits what concurrent requests submit.
+"""The ingestion writer: the thread that group-commits what concurrent producers submit.
 
-A request hands its decoded spans to `submit_*` and waits on the returned future; the
-writer drains everything queued meanwhile into one transaction and resolves every future
-only after COMMIT. So a request is acknowledged only once its spans are durable, and many
-small requests cost one commit. One writer also suits SQLite, which allows one at a time.
+A producer (through `ingest.service`, never directly) hands its span records to `submit` and
+waits on the returned future; the writer drains everything queued meanwhile into one
+transaction and resolves every future only after COMMIT. So a request is acknowledged only
+once its spans are durable, and many small requests cost one commit. One writer also suits
+SQLite, which allows one at a time: in a process, nothing else writes spans.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 
 from tracereplay.errors import ServiceUnavailable
-from tracereplay.ingest.otlp import IncomingLog, IncomingSpan
+from tracereplay.ingest.records import IncomingLog, SpanRecord
 from tracereplay.ingest.store import write_logs, write_spans
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Job:
     project_rowid: int
-    spans: list[IncomingSpan] = field(default_factory=list)
+    spans: list[SpanRecord] = field(default_factory=list)
     logs: list[IncomingLog] = field(default_factory=list)
     future: Future[int] = field(default_factory=Future)
 
@@ -38,45 +39,46 @@ class _Job:
 
 
 class IngestWriter:
-    def __init__(self, engine: Engine, max_batch: int = 20_000, write_lock: Any = None) -> None:
+    def __init__(self, engine: Engine, max_batch: int = 20_000) -> None:
         self._engine = engine
-        # Shared with ingestion helper processes on SQLite (see ingest.decoding).
-        self.write_lock = write_lock
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._stopping = False
+        self._lock = threading.Lock()
+        self._stopped = False
         # SQLite takes one writer at a time. PostgreSQL takes several: a second writer
         # prepares its transaction while the server works on the first one's.
         self._writers = 1 if engine.dialect.name == "sqlite" else 2
 
     def start(self) -> None:
-        if not self._threads:
-            self._threads = [
-                threading.Thread(target=self._run, name=f"ingest-writer-{n}", daemon=True)
-                for n in range(self._writers)
-            ]
-            for thread in self._threads:
-                thread.start()
+        """Start the writer threads (the first `submit` does it otherwise)."""
+        with self._lock:
+            if self._stopped:
+                raise ServiceUnavailable("the server is shutting down; retry against a running server")
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(target=self._run, name=f"ingest-writer-{n}", daemon=True)
+                    for n in range(self._writers)
+                ]
+                for thread in self._threads:
+                    thread.start()
 
     def stop(self) -> None:
-        """Finish everything already submitted, then stop."""
-        self._stopping = True
-        for _ in self._threads:
+        """Finish everything already submitted, then stop; later submissions are refused."""
+        with self._lock:
+            self._stopped = True
+            threads, self._threads = self._threads, []
+        for _ in threads:
             self._queue.put(None)
-        for thread in self._threads:
+        for thread in threads:
             thread.join()
-        self._threads = []
 
-    def submit_spans(self, project_rowid: int, spans: list[IncomingSpan]) -> Future[int]:
-        return self._submit(_Job(project_rowid, spans=spans))
-
-    def submit_logs(self, project_rowid: int, logs: list[IncomingLog]) -> Future[int]:
-        return self._submit(_Job(project_rowid, logs=logs))
-
-    def _submit(self, job: _Job) -> Future[int]:
-        if self._stopping or not self._threads:
-            raise ServiceUnavailable("the server is shutting down; retry against a running server")
+    def submit(
+        self, project_rowid: int, *, spans: Sequence[SpanRecord] = (), logs: Sequence[IncomingLog] = ()
+    ) -> Future[int]:
+        """Queue records of one project; the future resolves to their count once committed."""
+        self.start()
+        job = _Job(project_rowid, list(spans), list(logs))
         self._queue.put(job)
         return job.future
 
@@ -104,7 +106,7 @@ class IngestWriter:
 
     def _write(self, jobs: list[_Job]) -> None:
         try:
-            with self._locked(), self._engine.begin() as conn:
+            with self._engine.begin() as conn:
                 for group in _by_project(jobs):
                     self._write_group(conn, group)
         except Exception:
@@ -118,15 +120,12 @@ class IngestWriter:
         # Isolate the request that broke the group so the others are still stored.
         for job in jobs:
             try:
-                with self._locked(), self._engine.begin() as conn:
+                with self._engine.begin() as conn:
                     self._write_group(conn, [job])
             except Exception as exc:
                 job.future.set_exception(exc)
             else:
                 job.future.set_result(job.size)
-
-    def _locked(self) -> AbstractContextManager[Any]:
-        return self.write_lock if self.write_lock is not None else nullcontext()
 
     @staticmethod
     def _write_group(conn: Any, jobs: list[_Job]) -> int:

@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
 from tracereplay.db.models import ApiKey, Project, utcnow
-from tracereplay.errors import InvalidInput, NotFound, Unauthorized
+from tracereplay.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 KEY_PREFIX = "tr-"
 DEFAULT_PROJECT = "default"
@@ -54,16 +54,44 @@ class Bootstrap:
     created_key: str | None  # set only on the start that created the project
 
 
+@dataclass(frozen=True)
+class ProjectInfo:
+    name: str
+    created_at: datetime
+    keys: int  # active (not revoked) API keys
+
+
 def _key_info(key: ApiKey, project: str) -> KeyInfo:
     return KeyInfo(key.id, project, key.name, key.prefix, key.created_at, key.revoked_at)
 
 
-def _project(session: Session, name: str) -> Project:
-    project = session.scalar(select(Project).where(Project.name == name))
+def _project(session: Session, name: str | None) -> Project:
+    """The project named `name`, or the first one created when `name` is None."""
+    query = select(Project)
+    query = query.where(Project.name == name) if name is not None else query.order_by(Project.id)
+    project = session.scalar(query.limit(1))
     if project is None:
         known = ", ".join(session.scalars(select(Project.name).order_by(Project.name))) or "none"
         raise NotFound(f"project {name!r} does not exist (projects: {known})")
     return project
+
+
+def find_project(sessions: sessionmaker[Session], name: str | None) -> Principal:
+    """Who a command acts for: the project named `name`, or the first one created."""
+    with sessions() as session:
+        project = _project(session, name)
+        return Principal(project.id, project.name)
+
+
+def list_projects(sessions: sessionmaker[Session]) -> list[ProjectInfo]:
+    with sessions() as session:
+        active = (
+            select(func.count())
+            .where(ApiKey.project_rowid == Project.id, ApiKey.revoked_at.is_(None))
+            .scalar_subquery()
+        )
+        rows = session.execute(select(Project.name, Project.created_at, active).order_by(Project.name))
+        return [ProjectInfo(name, created_at, keys) for name, created_at, keys in rows]
 
 
 def _add_key(session: Session, project: Project, name: str, key: str) -> ApiKey:
@@ -96,11 +124,17 @@ def bootstrap(sessions: sessionmaker[Session], settings: Settings) -> Bootstrap:
     return Bootstrap(name, None if settings.init_api_key else key)
 
 
+MAX_PROJECT_NAME = 200
+
+
 def create_project(sessions: sessionmaker[Session], name: str) -> CreatedKey:
-    """A new project and its first key."""
+    """A new project and its first key (shown once: only its hash is stored)."""
+    name = name.strip()
+    if not name or len(name) > MAX_PROJECT_NAME:
+        raise InvalidInput(f"a project name is 1 to {MAX_PROJECT_NAME} characters, got {len(name)}")
     with sessions.begin() as session:
         if session.scalar(select(Project.id).where(Project.name == name)) is not None:
-            raise InvalidInput(f"project {name!r} already exists")
+            raise Conflict(f"project {name!r} already exists; `tracereplay projects list` shows them")
         project = Project(name=name)
         session.add(project)
         session.flush()
@@ -109,11 +143,13 @@ def create_project(sessions: sessionmaker[Session], name: str) -> CreatedKey:
         return CreatedKey(_key_info(row, name), key)
 
 
-def create_key(sessions: sessionmaker[Session], project: str, name: str) -> CreatedKey:
+def create_key(sessions: sessionmaker[Session], project: str | None, name: str) -> CreatedKey:
+    """A new key for `project` (the first project when None), shown once."""
     with sessions.begin() as session:
         key = new_key()
-        row = _add_key(session, _project(session, project), name, key)
-        return CreatedKey(_key_info(row, project), key)
+        found = _project(session, project)
+        row = _add_key(session, found, name, key)
+        return CreatedKey(_key_info(row, found.name), key)
 
 
 def list_keys(sessions: sessionmaker[Session], project: str | None = None) -> list[KeyInfo]:
@@ -124,7 +160,8 @@ def list_keys(sessions: sessionmaker[Session], project: str | None = None) -> li
         return [_key_info(key, name) for key, name in session.execute(query)]
 
 
-def revoke_key(sessions: sessionmaker[Session], key_id: int) -> KeyInfo:
+def revoke_key(sessions: sessionmaker[Session], key_id: int, resolver: KeyResolver | None = None) -> KeyInfo:
+    """Revoke a key; `resolver` (this process's) stops accepting it at once, others within its ttl."""
     with sessions.begin() as session:
         row = session.get(ApiKey, key_id)
         if row is None:
@@ -132,7 +169,10 @@ def revoke_key(sessions: sessionmaker[Session], key_id: int) -> KeyInfo:
         if row.revoked_at is None:
             row.revoked_at = utcnow()
         project = session.get_one(Project, row.project_rowid)
-        return _key_info(row, project.name)
+        info = _key_info(row, project.name)
+    if resolver is not None:
+        resolver.forget()
+    return info
 
 
 @dataclass(frozen=True)
@@ -181,5 +221,6 @@ class KeyResolver:
         return principal
 
     def forget(self) -> None:
+        """Drop every cached key, so a revocation made in this process applies at once."""
         with self._lock:
             self._cache.clear()

@@ -1,6 +1,6 @@
 """LLM providers behind one interface (`base.Provider.complete`), the registry that builds them
-from settings and resolves model names (`registry`), and model prices (`pricing`).
+from settings and resolves model names (`registry`), and the model catalog (`catalog`).
 
-Importing this package imports nothing: ingestion helper processes use `pricing` alone and
-stay clear of the settings machinery and the provider SDKs.
+Providers talk to LLMs only: prices live in `tracereplay.pricing`, storage in `tracereplay.db`.
+Importing this package imports nothing, so a server that only ingests never loads the SDKs.
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracereplay.providers.pricing import PriceBook
-from tracereplay.providers.registry import ProviderRegistry
+from tracereplay.pricing.book import PriceBook
+from tracereplay.providers.registry import Providers
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class CatalogEntry:
         return f"{self.provider}:{self.model}"
 
 
-def model_catalog(providers: ProviderRegistry, prices: PriceBook) -> list[CatalogEntry]:
+def model_catalog(providers: Providers, prices: PriceBook) -> list[CatalogEntry]:
     """Every (provider, model) usable now: the provider is configured and has its key."""
     entries = []
     for provider, model in providers.available_models():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
+from typing import Protocol
 
 from tracereplay.config import Settings
 from tracereplay.providers.base import CallPolicy, Provider, ProviderNotConfigured, UnknownModel
@@ -26,6 +27,20 @@ _HOW_TO_CONFIGURE = {
     "anthropic": "set ANTHROPIC_API_KEY (or TRACEREPLAY_ANTHROPIC_API_KEY) on the server",
     "local": "the local model is not installed: `pip install 'tracereplay[local]'` (make demo does it)",
 }
+
+
+class Providers(Protocol):
+    """What replay and the model catalog need of a registry (`ProviderRegistry`, or the
+    `DeferredRegistry` that builds one on first use)."""
+
+    @property
+    def providers(self) -> list[Provider]: ...
+
+    def resolve(self, model_ref: str) -> tuple[Provider, str]: ...
+
+    def available_models(self) -> list[tuple[str, str]]: ...
+
+    def close(self) -> None: ...
 
 
 class ProviderRegistry:
@@ -153,7 +168,7 @@ class ProviderRegistry:
         return [*self._providers, *(n for n in self._unconfigured if n not in self._providers)]
 
 
-class DeferredRegistry(ProviderRegistry):
+class DeferredRegistry:
     """The registry of `settings`, built on first use.
 
     Building it imports the provider SDKs (tens of MB); a server that only ingests, or a CLI
@@ -165,31 +180,25 @@ class DeferredRegistry(ProviderRegistry):
         self._built: ProviderRegistry | None = None
         self._lock = threading.Lock()
 
-    def _registry(self) -> ProviderRegistry:
+    @property
+    def registry(self) -> ProviderRegistry:
         with self._lock:
             if self._built is None:
                 self._built = ProviderRegistry.from_settings(self._settings)
             return self._built
 
-    def register(self, provider: Provider) -> None:
-        self._registry().register(provider)
-
-    def mark_unconfigured(self, name: str, how_to_configure: str) -> None:
-        self._registry().mark_unconfigured(name, how_to_configure)
-
     @property
     def providers(self) -> list[Provider]:
-        return self._registry().providers
-
-    def get(self, name: str) -> Provider:
-        return self._registry().get(name)
+        return self.registry.providers
 
     def resolve(self, model_ref: str) -> tuple[Provider, str]:
-        return self._registry().resolve(model_ref)
+        return self.registry.resolve(model_ref)
 
     def available_models(self) -> list[tuple[str, str]]:
-        return self._registry().available_models()
+        return self.registry.available_models()
 
     def close(self) -> None:
-        if self._built is not None:
-            self._built.close()
+        with self._lock:
+            built, self._built = self._built, None
+        if built is not None:
+            built.close()

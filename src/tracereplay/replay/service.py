@@ -1,24 +1,26 @@
-"""Replay requests: validation (DESIGN rule 8, all before anything is enqueued), history, cancel."""
+"""Replay requests: validation (DESIGN rule 8, all before anything is enqueued), views of a
+replay and of a trace's history, cancel. Surfaces get `ReplayView`s, never rows."""
 
 from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracereplay.db.models import Replay, Span, Trace, utcnow
-from tracereplay.errors import Conflict, NotFound, TraceReplayError, Unprocessable
+from tracereplay.db.models import Replay, Trace
+from tracereplay.errors import NotFound, TraceReplayError, Unprocessable
+from tracereplay.ingest.records import SpanRecord
 from tracereplay.providers.base import Provider, UnknownModel
-from tracereplay.providers.registry import ProviderRegistry
-from tracereplay.traces.queries import find_trace
-
-PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"
-FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
+from tracereplay.providers.registry import Providers
+from tracereplay.replay import lifecycle
+from tracereplay.replay.lifecycle import ReplayStatus
+from tracereplay.traces.queries import find_trace, trace_spans
 
 # Checks of well-known parameters; others pass through to the provider as they are.
 _NUMBER_RANGES: dict[str, tuple[float, float]] = {
@@ -67,12 +69,12 @@ def validate_parameters(parameters: dict[str, Any]) -> None:
         raise Unprocessable("invalid modelParameters: " + "; ".join(problems), details=problems)
 
 
-def replayable_llm_spans(spans: list[Span]) -> list[Span]:
+def replayable_llm_spans(spans: Sequence[SpanRecord]) -> list[SpanRecord]:
     """LLM spans whose input was captured: only those can be re-executed."""
     return [span for span in spans if span.kind == "LLM" and span.input_messages]
 
 
-def resolve_span_model(providers: ProviderRegistry, span: Span, override: str | None) -> tuple[Provider, str]:
+def resolve_span_model(providers: Providers, span: SpanRecord, override: str | None) -> tuple[Provider, str]:
     """The provider and model an LLM span is replayed with: the override, else its own model
     with its recorded provider, else its model alone (a recorded provider such as "azure" may
     not be one configured here)."""
@@ -86,16 +88,79 @@ def resolve_span_model(providers: ProviderRegistry, span: Span, override: str | 
     return providers.resolve(str(span.model))
 
 
+@dataclass(frozen=True)
+class TraceTotals:
+    """What a replay's history shows of its original and its result."""
+
+    trace_id: str
+    duration_ms: float | None
+    total_tokens: int | None
+    cost: float | None
+    error_count: int
+
+    @classmethod
+    def of(cls, trace: Trace) -> TraceTotals:
+        return cls(trace.trace_id, trace.duration_ms, trace.total_tokens, trace.cost, trace.error_count)
+
+
+@dataclass(frozen=True)
+class ReplayView:
+    replay_id: str
+    trace_id: str  # the trace replayed
+    status: ReplayStatus
+    overrides: dict[str, Any]
+    llm_spans_total: int
+    llm_spans_done: int
+    llm_spans_failed: int
+    error: str | None
+    result_trace_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    original: TraceTotals
+    result: TraceTotals | None
+
+    @property
+    def progress(self) -> str:
+        return f"{self.llm_spans_done}/{self.llm_spans_total} LLM spans"
+
+
+def _view(session: Session, replay: Replay, source: Trace) -> ReplayView:
+    result = None
+    if replay.result_trace_id:
+        result = session.scalar(
+            select(Trace).where(
+                Trace.project_rowid == replay.project_rowid, Trace.trace_id == replay.result_trace_id
+            )
+        )
+    return ReplayView(
+        replay_id=replay.replay_id,
+        trace_id=source.trace_id,
+        status=ReplayStatus(replay.status),
+        overrides=replay.overrides,
+        llm_spans_total=replay.llm_spans_total,
+        llm_spans_done=replay.llm_spans_done,
+        llm_spans_failed=replay.llm_spans_failed,
+        error=replay.error,
+        result_trace_id=replay.result_trace_id,
+        created_at=replay.created_at,
+        started_at=replay.started_at,
+        finished_at=replay.finished_at,
+        original=TraceTotals.of(source),
+        result=TraceTotals.of(result) if result is not None else None,
+    )
+
+
 def create_replay(
     sessions: sessionmaker[Session],
-    providers: ProviderRegistry,
+    providers: Providers,
     project_rowid: int,
     trace_id: str,
     request: ReplayRequest,
     *,
     retention_days: int,
     enqueue: Callable[[str], None],
-) -> Replay:
+) -> ReplayView:
     """Validate, store a PENDING replay, and enqueue it; refused with a 4xx before anything else."""
     if request.prompt_template_version_id is not None:
         raise Unprocessable(
@@ -105,7 +170,7 @@ def create_replay(
     validate_parameters(request.model_parameters or {})
     with sessions.begin() as session:
         trace = find_trace(session, project_rowid, trace_id, retention_days)
-        spans = list(session.scalars(select(Span).where(Span.trace_rowid == trace.id)))
+        spans = trace_spans(session, trace)
         llm_spans = replayable_llm_spans(spans)
         if not llm_spans:
             total = sum(span.kind == "LLM" for span in spans)
@@ -129,7 +194,7 @@ def create_replay(
             replay_id=secrets.token_hex(8),
             project_rowid=project_rowid,
             source_trace_rowid=trace.id,
-            status=PENDING,
+            status=ReplayStatus.PENDING,
             overrides=request.overrides(),
             llm_spans_total=len(llm_spans),
             llm_spans_done=0,
@@ -137,11 +202,13 @@ def create_replay(
             attempts=0,
         )
         session.add(replay)
-    enqueue(replay.replay_id)
-    return replay
+        session.flush()
+        view = _view(session, replay, trace)
+    enqueue(view.replay_id)
+    return view
 
 
-def get_replay(session: Session, project_rowid: int, replay_id: str) -> tuple[Replay, Trace]:
+def _find_replay(session: Session, project_rowid: int, replay_id: str) -> tuple[Replay, Trace]:
     row = session.execute(
         select(Replay, Trace)
         .join(Trace, Trace.id == Replay.source_trace_rowid)
@@ -152,28 +219,28 @@ def get_replay(session: Session, project_rowid: int, replay_id: str) -> tuple[Re
     return row[0], row[1]
 
 
+def get_replay(sessions: sessionmaker[Session], project_rowid: int, replay_id: str) -> ReplayView:
+    with sessions() as session:
+        return _view(session, *_find_replay(session, project_rowid, replay_id))
+
+
 def list_replays(
-    session: Session, project_rowid: int, trace_id: str, retention_days: int
-) -> tuple[Trace, list[Replay]]:
+    sessions: sessionmaker[Session], project_rowid: int, trace_id: str, retention_days: int
+) -> list[ReplayView]:
     """A trace's replays, newest first."""
-    trace = find_trace(session, project_rowid, trace_id, retention_days)
-    replays = session.scalars(
-        select(Replay)
-        .where(Replay.source_trace_rowid == trace.id)
-        .order_by(Replay.created_at.desc(), Replay.id.desc())
-    )
-    return trace, list(replays)
+    with sessions() as session:
+        trace = find_trace(session, project_rowid, trace_id, retention_days)
+        replays = session.scalars(
+            select(Replay)
+            .where(Replay.source_trace_rowid == trace.id)
+            .order_by(Replay.created_at.desc(), Replay.id.desc())
+        )
+        return [_view(session, replay, trace) for replay in replays]
 
 
-def cancel_replay(sessions: sessionmaker[Session], project_rowid: int, replay_id: str) -> Replay:
+def cancel_replay(sessions: sessionmaker[Session], project_rowid: int, replay_id: str) -> ReplayView:
     with sessions.begin() as session:
-        replay, _ = get_replay(session, project_rowid, replay_id)
-        if replay.status in FINISHED:
-            raise Conflict(
-                f"replay {replay_id} is already {replay.status}; "
-                "only PENDING or RUNNING replays can be cancelled"
-            )
-        replay.status = CANCELLED
-        replay.finished_at = utcnow()
-        replay.error = "cancelled by request"
-        return replay
+        replay, source = _find_replay(session, project_rowid, replay_id)
+        lifecycle.cancel(session, replay)
+        session.flush()
+        return _view(session, replay, source)

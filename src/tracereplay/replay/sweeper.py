@@ -2,29 +2,21 @@
 
 PENDING replays older than a grace period are enqueued again (running one twice is harmless:
 the claim is atomic and replayed span ids are deterministic). RUNNING replays whose worker
-stopped sending heartbeats go back to PENDING, or FAILED once they have used their attempts.
+stopped sending heartbeats go back to PENDING, or FAILED once they have used their attempts
+(`lifecycle.recover_stalled`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracereplay.db.models import Replay, utcnow
-from tracereplay.replay.service import FAILED, PENDING, RUNNING
+from tracereplay.replay.lifecycle import Recovery, recover_stalled
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SweepResult:
-    requeued: list[str]
-    failed: list[str]
 
 
 def sweep_replays(
@@ -34,32 +26,12 @@ def sweep_replays(
     pending_grace: timedelta = timedelta(seconds=60),
     stale_after: timedelta = timedelta(seconds=30),
     max_attempts: int = 3,
-) -> SweepResult:
-    now = utcnow()
-    requeued: list[str] = []
-    failed: list[str] = []
-    with sessions.begin() as session:
-        stalled = session.scalars(
-            select(Replay).where(Replay.status == RUNNING, Replay.heartbeat_at < now - stale_after)
-        )
-        for replay in stalled:
-            if replay.attempts >= max_attempts:
-                replay.status = FAILED
-                replay.finished_at = now
-                replay.error = (
-                    f"the worker running this replay stopped (no heartbeat for {stale_after.seconds} s) "
-                    f"{replay.attempts} times; giving up"
-                )
-                failed.append(replay.replay_id)
-            else:
-                replay.status = PENDING
-                requeued.append(replay.replay_id)
-        orphans = session.scalars(
-            select(Replay.replay_id).where(Replay.status == PENDING, Replay.created_at < now - pending_grace)
-        )
-        requeued.extend(replay_id for replay_id in orphans if replay_id not in requeued)
-    for replay_id in requeued:
+) -> Recovery:
+    recovery = recover_stalled(
+        sessions, pending_grace=pending_grace, stale_after=stale_after, max_attempts=max_attempts
+    )
+    for replay_id in recovery.requeued:
         enqueue(replay_id)
-    if requeued or failed:
-        log.info("sweeper: re-enqueued %s, failed %s", requeued, failed)
-    return SweepResult(requeued, failed)
+    if recovery.requeued or recovery.failed:
+        log.info("sweeper: re-enqueued %s, failed %s", recovery.requeued, recovery.failed)
+    return recovery

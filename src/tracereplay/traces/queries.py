@@ -1,4 +1,7 @@
-"""Trace queries: filtered, sorted, cursor-paginated lists; one trace with its span tree; one span."""
+"""Trace queries: filtered, sorted, cursor-paginated lists; one trace with its span tree; one span.
+
+They answer views (`TraceView`, `SpanRecord`), never ORM rows: the surfaces format them.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,11 @@ from typing import Any, Literal
 
 import orjson
 from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Replay, Span, Trace, TraceTag
 from tracereplay.errors import InvalidInput, NotFound
+from tracereplay.ingest.records import SpanRecord
 
 ESCAPE = "\\"
 SortField = Literal["start_time", "duration_ms", "total_tokens", "cost", "span_count"]
@@ -32,20 +36,71 @@ class TraceFilter:
     search: str | None = None
 
 
+@dataclass(frozen=True)
+class TraceView:
+    """A trace's summary: what lists show and a comparison starts from."""
+
+    trace_id: str
+    name: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    duration_ms: float | None
+    session_id: str | None
+    user_id: str | None
+    environment: str | None
+    tags: list[str]
+    metadata: dict[str, Any] | None
+    input: str | None
+    output: str | None
+    span_count: int
+    llm_span_count: int
+    error_count: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cost: float | None
+    source_trace_id: str | None  # a replayed trace: the trace it replays
+    replay_id: str | None  # … and the replay that wrote it
+
+    @classmethod
+    def of(cls, trace: Trace, tags: list[str]) -> TraceView:
+        return cls(
+            trace_id=trace.trace_id,
+            name=trace.name,
+            start_time=trace.start_time,
+            end_time=trace.end_time,
+            duration_ms=trace.duration_ms,
+            session_id=trace.session_id,
+            user_id=trace.user_id,
+            environment=trace.environment,
+            tags=tags,
+            metadata=trace.trace_metadata,
+            input=trace.input,
+            output=trace.output,
+            span_count=trace.span_count,
+            llm_span_count=trace.llm_span_count,
+            error_count=trace.error_count,
+            prompt_tokens=trace.prompt_tokens,
+            completion_tokens=trace.completion_tokens,
+            total_tokens=trace.total_tokens,
+            cost=trace.cost,
+            source_trace_id=trace.source_trace_id,
+            replay_id=trace.replay_id,
+        )
+
+
 @dataclass
 class TracePage:
-    traces: list[Trace]
-    tags: dict[int, list[str]]
+    traces: list[TraceView]
     next_cursor: str | None
 
 
 @dataclass
 class TraceDetail:
-    trace: Trace
-    tags: list[str]
-    spans: list[Span]
+    trace: TraceView
+    spans: list[SpanRecord]  # ordered by start time
     tree: list[dict[str, Any]] = field(default_factory=list)
-    replay_ids: list[str] = field(default_factory=list)
+    replay_ids: list[str] = field(default_factory=list)  # newest first
 
 
 def retention_cutoff(retention_days: int) -> datetime | None:
@@ -126,7 +181,7 @@ def _filters(project_rowid: int, filters: TraceFilter, cutoff: datetime | None) 
 
 
 def list_traces(
-    session: Session,
+    sessions: sessionmaker[Session],
     project_rowid: int,
     filters: TraceFilter,
     *,
@@ -147,15 +202,17 @@ def list_traces(
         else:
             clauses.append(or_(key > value, and_(key == value, Trace.id > rowid)))
     order = (key.desc(), Trace.id.desc()) if descending else (key.asc(), Trace.id.asc())
-    rows = session.execute(
-        select(Trace, key.label("sort_key")).where(*clauses).order_by(*order).limit(limit + 1)
-    ).all()
-    traces = [row[0] for row in rows[:limit]]
+    with sessions() as session:
+        rows = session.execute(
+            select(Trace, key.label("sort_key")).where(*clauses).order_by(*order).limit(limit + 1)
+        ).all()
+        traces = [row[0] for row in rows[:limit]]
+        tags = _tags(session, [t.id for t in traces])
     next_cursor = None
     if len(rows) > limit:
         last_trace, last_key = rows[limit - 1]
         next_cursor = _encode_cursor(last_key, last_trace.id)
-    return TracePage(traces, _tags(session, [t.id for t in traces]), next_cursor)
+    return TracePage([TraceView.of(trace, tags[trace.id]) for trace in traces], next_cursor)
 
 
 def _tags(session: Session, trace_rowids: list[int]) -> dict[int, list[str]]:
@@ -190,7 +247,7 @@ def find_trace(session: Session, project_rowid: int, trace_id: str, retention_da
     return trace
 
 
-def span_tree(spans: list[Span]) -> list[dict[str, Any]]:
+def span_tree(spans: list[SpanRecord]) -> list[dict[str, Any]]:
     """Nested `{span_id, children}` nodes; spans whose parent never arrived become roots."""
     nodes: dict[str, dict[str, Any]] = {
         span.span_id: {"span_id": span.span_id, "children": []} for span in spans
@@ -202,26 +259,48 @@ def span_tree(spans: list[Span]) -> list[dict[str, Any]]:
     return roots
 
 
-def get_trace(session: Session, project_rowid: int, trace_id: str, retention_days: int = 0) -> TraceDetail:
-    trace = find_trace(session, project_rowid, trace_id, retention_days)
-    spans = list(
-        session.scalars(select(Span).where(Span.trace_rowid == trace.id).order_by(Span.start_time, Span.id))
+def trace_spans(session: Session, trace: Trace) -> list[SpanRecord]:
+    """A stored trace's spans, ordered by start time."""
+    spans = session.scalars(
+        select(Span).where(Span.trace_rowid == trace.id).order_by(Span.start_time, Span.id)
     )
-    replay_ids = list(
-        session.scalars(
-            select(Replay.replay_id)
-            .where(Replay.source_trace_rowid == trace.id)
-            .order_by(Replay.created_at.desc(), Replay.id.desc())
+    return [SpanRecord.from_stored(span, trace.trace_id) for span in spans]
+
+
+def get_trace(
+    sessions: sessionmaker[Session], project_rowid: int, trace_id: str, retention_days: int = 0
+) -> TraceDetail:
+    with sessions() as session:
+        trace = find_trace(session, project_rowid, trace_id, retention_days)
+        spans = trace_spans(session, trace)
+        replay_ids = list(
+            session.scalars(
+                select(Replay.replay_id)
+                .where(Replay.source_trace_rowid == trace.id)
+                .order_by(Replay.created_at.desc(), Replay.id.desc())
+            )
         )
-    )
-    return TraceDetail(trace, _tags(session, [trace.id])[trace.id], spans, span_tree(spans), replay_ids)
+        view = TraceView.of(trace, _tags(session, [trace.id])[trace.id])
+    return TraceDetail(view, spans, span_tree(spans), replay_ids)
+
+
+def get_trace_view(
+    sessions: sessionmaker[Session], project_rowid: int, trace_id: str, retention_days: int = 0
+) -> TraceView:
+    """A trace's summary alone."""
+    with sessions() as session:
+        trace = find_trace(session, project_rowid, trace_id, retention_days)
+        return TraceView.of(trace, _tags(session, [trace.id])[trace.id])
 
 
 def get_span(
-    session: Session, project_rowid: int, trace_id: str, span_id: str, retention_days: int = 0
-) -> Span:
-    trace = find_trace(session, project_rowid, trace_id, retention_days)
-    span = session.scalar(select(Span).where(Span.trace_rowid == trace.id, Span.span_id == span_id.lower()))
-    if span is None:
-        raise NotFound(f"span {span_id} not found in trace {trace.trace_id}")
-    return span
+    sessions: sessionmaker[Session], project_rowid: int, trace_id: str, span_id: str, retention_days: int = 0
+) -> SpanRecord:
+    with sessions() as session:
+        trace = find_trace(session, project_rowid, trace_id, retention_days)
+        span = session.scalar(
+            select(Span).where(Span.trace_rowid == trace.id, Span.span_id == span_id.lower())
+        )
+        if span is None:
+            raise NotFound(f"span {span_id} not found in trace {trace.trace_id}")
+        return SpanRecord.from_stored(span, trace.trace_id)

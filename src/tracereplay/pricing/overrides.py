@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import ModelPrice, utcnow
 from tracereplay.errors import InvalidInput, NotFound
-from tracereplay.providers.pricing import PriceBook, PriceRule, most_specific_first
+from tracereplay.pricing.book import PriceBook, PriceRule, most_specific_first
 
 MAX_PATTERN_LENGTH = 200
 
@@ -54,11 +54,14 @@ def _checked_price(name: str, value: float) -> float:
     return float(value)
 
 
-def list_price_overrides(session: Session, project_rowid: int) -> list[PriceOverride]:
-    rows = session.scalars(
-        select(ModelPrice).where(ModelPrice.project_rowid == project_rowid).order_by(ModelPrice.model_pattern)
-    )
-    return [_override(row) for row in rows]
+def list_price_overrides(sessions: sessionmaker[Session], project_rowid: int) -> list[PriceOverride]:
+    with sessions() as session:
+        rows = session.scalars(
+            select(ModelPrice)
+            .where(ModelPrice.project_rowid == project_rowid)
+            .order_by(ModelPrice.model_pattern)
+        )
+        return [_override(row) for row in rows]
 
 
 def set_price_override(

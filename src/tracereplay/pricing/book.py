@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -113,20 +113,10 @@ class PriceBook:
         return None
 
 
-def bundled_price(provider: str | None, model: str) -> Price | None:
-    """The genai-prices price of a model, or None. Ingestion helper processes ask their server
-    instead (`use_bundled_prices_from`), so that one process, not each, holds the data (~20 MB)."""
-    return _bundled_lookup(provider, model)
-
-
-def use_bundled_prices_from(lookup: Callable[[str | None, str], Price | None]) -> None:
-    global _bundled_lookup
-    _bundled_lookup = functools.lru_cache(maxsize=4096)(lookup)
-
-
 # Shared by every PriceBook of the process, so a project's book is cheap to rebuild.
 @functools.lru_cache(maxsize=4096)
-def genai_prices_price(provider: str | None, model: str) -> Price | None:
+def bundled_price(provider: str | None, model: str) -> Price | None:
+    """The genai-prices price of a model, or None."""
     from genai_prices import data_snapshot  # imported on first use: it is not small
 
     snapshot = data_snapshot.get_snapshot()
@@ -144,6 +134,3 @@ def genai_prices_price(provider: str | None, model: str) -> Price | None:
     if input_price is None and output_price is None:
         return None
     return Price(input_price or 0.0, output_price or 0.0, "genai-prices")
-
-
-_bundled_lookup: Callable[[str | None, str], Price | None] = genai_prices_price
