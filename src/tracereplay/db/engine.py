@@ -9,8 +9,8 @@ import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracereplay.db.bulk import json_dumps
 from tracereplay.errors import ServiceUnavailable, StartupError
+from tracereplay.jsontext import json_dumps
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -12,7 +12,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tracereplay.jsontext import json_dumps
 
 
 @dataclass
@@ -29,11 +33,23 @@ class TraceHints:
     replay_id: str | None = None
 
 
-# A plain (not slotted) dataclass: records cross from decoding helper processes to the
-# server by pickle, which copies a plain instance's __dict__ in C.
+# The fields holding JSON documents (stored in JSON columns).
+JSON_FIELDS = (
+    "attributes", "events", "invocation_parameters", "input_messages", "output_messages", "tools",
+    "prompt_template",
+)  # fmt: skip
+_SENT_AS_JSON = "_json_text"
+
+
 @dataclass
 class SpanRecord:
-    """One span, with the fields conventions normalise and the cost it was priced at."""
+    """One span, with the fields conventions normalise and the cost it was priced at.
+
+    Records cross from decoding helper processes to the server by pickle. They travel with
+    their JSON documents as JSON text (`__getstate__`): rebuilding nested dicts and lists would
+    cost the server more than decoding did, and the writer stores that text as it is
+    (`json_text`). Reading such a field decodes it first, so every reader sees plain values.
+    """
 
     trace_id: str
     span_id: str
@@ -74,6 +90,34 @@ class SpanRecord:
     def from_stored(cls, stored: Any, trace_id: str) -> SpanRecord:
         """The record of a stored span (an ORM row or anything with the same attributes)."""
         return cls(trace_id, **{name: getattr(stored, name) for name in STORED_FIELDS})
+
+    def json_text(self) -> tuple[str | None, ...] | None:
+        """The JSON fields as the JSON text this record was sent with, in `JSON_FIELDS` order,
+        as long as nothing has read (and so perhaps changed) them; else None."""
+        text: tuple[str | None, ...] | None = self.__dict__.get(_SENT_AS_JSON)
+        return text
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if _SENT_AS_JSON not in state:
+            state[_SENT_AS_JSON] = tuple(
+                None if (value := state.pop(name)) is None else json_dumps(value) for name in JSON_FIELDS
+            )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute name
+
+        def __getattr__(self, name: str) -> Any:
+            # Called only for a missing attribute: a JSON field of a record received as text.
+            text = self.__dict__.pop(_SENT_AS_JSON, None)
+            if text is None or name not in JSON_FIELDS:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            for field_name, value in zip(JSON_FIELDS, text, strict=True):
+                self.__dict__[field_name] = None if value is None else orjson.loads(value)
+            return self.__dict__[name]
 
 
 # Every field a stored span has a column for (the trace id is the trace's, hints are rolled up).

@@ -13,17 +13,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, Update, bindparam, case, func, select, update
 
-from tracereplay.db.bulk import BulkStatement
+from tracereplay.db.bulk import BulkStatement, Converter, storage_converters
 from tracereplay.db.models import LogRecord, Span, Trace, TraceTag
 from tracereplay.db.types import UTCDateTime, milliseconds_between
 from tracereplay.db.upsert import upsert
 from tracereplay.ingest.conventions import normalise
 from tracereplay.ingest.otlp import normalised_values
-from tracereplay.ingest.records import IncomingLog, SpanRecord
+from tracereplay.ingest.records import JSON_FIELDS, IncomingLog, SpanRecord
 
 SPANS: Table = Span.__table__  # type: ignore[assignment]
 TRACES: Table = Trace.__table__  # type: ignore[assignment]
@@ -187,8 +188,23 @@ def _joined_values(attributes: Any, events: Any, logs: list[dict[str, Any]]) -> 
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _span_row(span: SpanRecord, trace_rowid: int) -> dict[str, Any]:
+@lru_cache
+def _converters(dialect: str, json_as_text: bool) -> list[tuple[str, Converter]]:
+    """Conversions of span values to their stored form; JSON text needs none."""
+    converters = storage_converters(SPANS, dialect)
+    return [
+        (name, convert) for name, convert in converters.items() if not (json_as_text and name in JSON_FIELDS)
+    ]
+
+
+def _span_row(span: SpanRecord, trace_rowid: int, dialect: str) -> dict[str, Any]:
+    """A span's row, its values in stored form."""
     row = dict(vars(span))  # the record's fields are the span columns, by name
+    text = span.json_text()
+    if text is not None:  # sent as JSON text by a decoding helper: stored as it is
+        row.update(zip(JSON_FIELDS, text, strict=True))
+    for name, convert in _converters(dialect, text is not None):
+        row[name] = convert(row[name])
     row["trace_rowid"] = trace_rowid
     row["duration_ms"] = span.duration_ms
     return row
@@ -306,8 +322,8 @@ def write_spans(conn: Connection, project_rowid: int, spans: Sequence[SpanRecord
         if span.trace is not None:
             for tag in span.trace.tags:
                 tags.add((trace_rowid, tag))
-        rows.append(_span_row(span, trace_rowid))
-    SPAN_UPSERT.execute(conn, rows)
+        rows.append(_span_row(span, trace_rowid, dialect))
+    SPAN_UPSERT.execute(conn, rows, stored=True)
     if tags:
         conn.execute(
             upsert(dialect, TAGS, ["trace_rowid", "tag"]),
