@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -15,6 +13,7 @@ from sqlalchemy import func, select
 from tests.conftest import start_server
 from tests.otlp_builders import PROTOBUF, llm_attributes, new_span_id, new_trace_id, span, trace_request
 from tests.support.llm_server import LLMServer
+from tests.support.replays import wait_for
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
 from tracereplay.db.models import Span, Trace
@@ -96,7 +95,7 @@ def test_replays_and_full_speed_ingestion_share_one_writer(tmp_path: Path, llm_s
             assert created.status_code == 202, created.text
             replay_ids.append(created.json()["replay_id"])
         try:
-            replays = [wait_until_finished(client, replay_id) for replay_id in replay_ids]
+            replays = [wait_for(client, replay_id, timeout=120) for replay_id in replay_ids]
         finally:
             replays_done.set()
             for sender in senders:
@@ -129,13 +128,3 @@ def test_replays_and_full_speed_ingestion_share_one_writer(tmp_path: Path, llm_s
     assert set(acknowledged) <= stored
     assert len(stored) == len(acknowledged) + 1 + REPLAYS
     assert spans_stored == 3 * len(acknowledged) + 2 * (1 + REPLAYS)
-
-
-def wait_until_finished(client: httpx.Client, replay_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        replay: dict[str, Any] = client.get(f"/api/v1/replays/{replay_id}").json()
-        if replay["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-            return replay
-        time.sleep(0.1)
-    raise AssertionError(f"replay {replay_id} did not finish in {timeout} s: {replay}")

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from tests.conftest import AUTH
 from tests.otlp_builders import PROTOBUF, llm_attributes, new_span_id, new_trace_id, span, trace_request
 from tests.support.llm_server import Failure, LLMServer, Reply
+from tests.support.replays import wait_for
 from tracereplay.api.app import create_app
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
@@ -74,16 +75,6 @@ def agent_trace(client: TestClient, *, llm_input: bool = True) -> tuple[str, dic
     body = trace_request(spans).SerializeToString()
     assert client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
     return trace_id, {"root": root, "llm": llm, "tool": tool}
-
-
-def wait_for(client: TestClient, replay_id: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        replay: dict[str, Any] = client.get(f"/api/v1/replays/{replay_id}").json()
-        if replay["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-            return replay
-        time.sleep(0.05)
-    raise AssertionError(f"replay {replay_id} did not finish: {replay}")
 
 
 def test_model_and_parameter_overrides(replay_client: TestClient, llm_server: LLMServer) -> None:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tracereplay.ingest.records import SpanRecord
 from tracereplay.pricing.overrides import MAX_PATTERN_LENGTH, MAX_PRICE_PER_MTOK, PriceOverride
 from tracereplay.providers.catalog import CatalogEntry
-from tracereplay.replay.service import ReplayView, TraceTotals
+from tracereplay.replay.lifecycle import ReplayStatus
+from tracereplay.replay.service import ReplayView
 from tracereplay.traces.queries import TraceView
 
 HexTraceId = Field(pattern=r"^[0-9a-fA-F]{32}$", description="32 hex characters")
@@ -187,15 +188,11 @@ class TraceTotalsOut(BaseModel):
     cost: float | None
     error_count: int
 
-    @classmethod
-    def of(cls, totals: TraceTotals | None) -> TraceTotalsOut | None:
-        return None if totals is None else cls.model_validate(totals, from_attributes=True)
-
 
 class ReplayOut(BaseModel):
     replay_id: str
     trace_id: str = Field(description="The trace that was replayed.")
-    status: Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+    status: ReplayStatus
     overrides: dict[str, Any]
     progress: str = Field(description='"3/7 LLM spans"')
     llm_spans_total: int
@@ -211,23 +208,7 @@ class ReplayOut(BaseModel):
 
     @classmethod
     def of(cls, replay: ReplayView) -> ReplayOut:
-        return cls(
-            replay_id=replay.replay_id,
-            trace_id=replay.trace_id,
-            status=replay.status.value,
-            overrides=replay.overrides,
-            progress=replay.progress,
-            llm_spans_total=replay.llm_spans_total,
-            llm_spans_done=replay.llm_spans_done,
-            llm_spans_failed=replay.llm_spans_failed,
-            error=replay.error,
-            result_trace_id=replay.result_trace_id,
-            created_at=replay.created_at,
-            started_at=replay.started_at,
-            finished_at=replay.finished_at,
-            original=TraceTotalsOut.of(replay.original),
-            result=TraceTotalsOut.of(replay.result),
-        )
+        return cls.model_validate(replay, from_attributes=True)
 
 
 class ReplayList(BaseModel):

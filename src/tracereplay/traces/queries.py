@@ -284,15 +284,6 @@ def get_trace(
     return TraceDetail(view, spans, span_tree(spans), replay_ids)
 
 
-def get_trace_view(
-    sessions: sessionmaker[Session], project_rowid: int, trace_id: str, retention_days: int = 0
-) -> TraceView:
-    """A trace's summary alone."""
-    with sessions() as session:
-        trace = find_trace(session, project_rowid, trace_id, retention_days)
-        return TraceView.of(trace, _tags(session, [trace.id])[trace.id])
-
-
 def get_span(
     sessions: sessionmaker[Session], project_rowid: int, trace_id: str, span_id: str, retention_days: int = 0
 ) -> SpanRecord:
