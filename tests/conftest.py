@@ -33,7 +33,10 @@ API_KEY = "tr-test-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 REDIS_URL = os.environ.get("TRACEREPLAY_TEST_REDIS", "redis://127.0.0.1:6379/14")
 PG_ADMIN_URL = os.environ.get("TRACEREPLAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = "projects, api_keys, traces, spans, trace_tags, scores, log_records, replays, model_prices"
+TABLES = (
+    "projects, api_keys, traces, spans, trace_tags, scores, log_records, replays, model_prices, "
+    "prompt_templates, prompt_versions, prompt_labels"
+)
 
 
 def _pg_reachable() -> str | None:

@@ -157,6 +157,48 @@ def test_projects_create_and_list_keep_each_project_apart(tmp_path: Path) -> Non
     assert error_lines(unknown.stderr) == ["error: project 'nope' does not exist (projects: acme, default)"]
 
 
+def test_prompts_create_show_label_render_diff(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home")
+    first, second = tmp_path / "v1.json", tmp_path / "v2.json"
+    history = {"type": "placeholder", "name": "history"}
+    first.write_text(json.dumps([{"role": "system", "content": "Help {{company}} customers."}, history]))
+    second.write_text(
+        json.dumps([{"role": "system", "content": "Help {{company}} customers, in {{language}}."}, history])
+    )
+    created = ok(env, "prompts", "create", "support", "--chat", "--file", str(first), "--label", "production",
+                 "-m", "first cut", "--config", '{"model": "gpt-4o-mini"}')  # fmt: skip
+    assert "support version 1 (chat, latest, production)" in created
+    assert "variables: company; placeholders: history" in created
+    assert "support version 2 (chat, latest)" in ok(
+        env, "prompts", "create", "support", "--chat", "-f", str(second)
+    )
+
+    listing = ok({**env, "COLUMNS": "200"}, "prompts", "list")
+    assert "latest→2, production→1" in listing
+    assert "[system] Help {{company}} customers." in ok(
+        env, "prompts", "show", "support", "--label", "production"
+    )
+    assert "production -> support version 2" in ok(env, "prompts", "label", "support", "production", "2")
+
+    variables = ["--var", "company=Acme", "--var", "language=French",
+                 "--var", 'history=[{"role": "user", "content": "Hi"}]']  # fmt: skip
+    rendered = ok(env, "prompts", "render", "support", "--version", "2", *variables)
+    assert rendered.splitlines() == ["[system] Help Acme customers, in French.", "[user] Hi"]
+    missing = run(env, "prompts", "render", "support", "--var", "company=Acme")
+    assert missing.returncode == 1
+    assert error_lines(missing.stderr) == ["error: missing variables: language, history"]
+
+    changes = ok(env, "prompts", "diff", "support", "1", "2")
+    assert (
+        "-Help {{company}} customers." in changes
+        and "+Help {{company}} customers, in {{language}}." in changes
+    )
+    text = tmp_path / "plain.txt"
+    text.write_text("Hi {{name}}")
+    refused = run(env, "prompts", "create", "support", "--file", str(text))
+    assert error_lines(refused.stderr)[0].startswith("error: prompt 'support' is a chat prompt")
+
+
 def test_commands_that_only_read_start_no_queue(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = cli_env(home)

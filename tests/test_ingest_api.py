@@ -242,6 +242,25 @@ def test_native_json_span_batch(client: TestClient) -> None:
     assert "trace_id" in invalid.json()["error"]["message"]
 
 
+def test_times_without_offset_are_utc_and_resource_values_of_any_type(client: TestClient) -> None:
+    trace_id, root = new_trace_id(), new_span_id()
+    response = client.post(
+        "/api/v1/spans",
+        json={"spans": [{"trace_id": trace_id, "span_id": root, "name": "naive", "service_name": "svc",
+                         "start_time": "2025-10-09T08:53:20", "end_time": "2025-10-09T10:53:21+02:00"}]},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    trace = client.get(f"/api/v1/traces/{trace_id}").json()
+    assert trace["start_time"].replace("Z", "+00:00") == "2025-10-09T08:53:20+00:00"
+    assert trace["duration_ms"] == 1000.0
+
+    # An integer service.name (any AnyValue is allowed in a resource) is stored as text.
+    other_id = new_trace_id()
+    body = trace_request([span(other_id, new_span_id(), "numbered")], resource={"service.name": 42})
+    assert client.post("/v1/traces", content=body.SerializeToString(), headers=PROTOBUF).status_code == 200
+    assert client.get(f"/api/v1/traces/{other_id}").json()["spans"][0]["service_name"] == "42"
+
+
 def test_start_times_are_exact(client: TestClient) -> None:
     trace_id, spans = agent_trace()
     post_spans(client, spans)

@@ -31,6 +31,7 @@ from tracereplay.projects import service as projects
 if TYPE_CHECKING:
     from tracereplay.context import AppContext
     from tracereplay.pricing.overrides import PriceOverride
+    from tracereplay.prompts.service import PromptVersionView
     from tracereplay.replay.service import ReplayView
 
 app = typer.Typer(
@@ -48,6 +49,8 @@ prices_app = typer.Typer(help="A project's own model prices (US $ per million to
 app.add_typer(prices_app, name="prices")
 projects_app = typer.Typer(help="Projects: each has its own traces, keys and prices.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
+prompts_app = typer.Typer(help="Prompt templates: immutable versions and labels.", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
 
 # Piped output keeps whole lines (trace ids) instead of wrapping at an assumed 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -86,14 +89,18 @@ def _context(settings: Settings | None = None) -> AppContext:
     from tracereplay.context import AppContext
 
     ctx = AppContext.open(settings or _settings())
-    # Any command may be the first to touch a new database (`make demo` runs `demo` first).
-    _announce_key(ctx.bootstrap(), err)
+    try:
+        # Any command may be the first to touch a new database (`make demo` runs `demo` first).
+        _announce_key(ctx.bootstrap(), err)
+    except BaseException:
+        ctx.close()
+        raise
     return ctx
 
 
 def _project_rowid(ctx: AppContext, name: str | None) -> int:
     """The row id of the project named by --project, or of the first project."""
-    return projects.find_project(ctx.sessions, name).project_rowid
+    return projects.find_project(ctx.sessions, name or None).project_rowid
 
 
 @app.command()
@@ -298,15 +305,15 @@ def keys_list(project: ProjectOption = None) -> None:
 def keys_revoke(key_id: int) -> None:
     """Revoke an API key by id."""
     with _context() as ctx:
-        info = projects.revoke_key(ctx.sessions, key_id, ctx.keys)
+        info = projects.revoke_key(ctx.sessions, key_id)
     console.print(f"revoked key {info.id} ({info.prefix}…) of project {info.project}")
 
 
-def _parameter(text: str) -> tuple[str, object]:
+def _parameter(text: str, option: str = "--param") -> tuple[str, object]:
     """`name=value`: the value read as JSON (0.2, 200, true, null, "text"), else as a string."""
     name, separator, raw = text.partition("=")
     if not separator or not name:
-        raise TraceReplayError(f"--param {text!r}: write it as name=value, e.g. --param temperature=0")
+        raise TraceReplayError(f"{option} {text!r}: write it as name=value, e.g. {option} temperature=0")
     try:
         return name.strip(), orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -514,6 +521,146 @@ def projects_list() -> None:
     for project in found:
         table.add_row(escape(project.name), project.created_at.strftime("%Y-%m-%d %H:%M"), str(project.keys))
     console.print(table)
+
+
+def _print_version(version: PromptVersionView) -> None:
+    labels = ", ".join(version.labels) or "no label"
+    console.print(f"[bold]{escape(version.name)}[/] version {version.version} ({version.type}, {labels})  "
+                  f"id {version.version_id}")  # fmt: skip
+    if version.commit_message:
+        console.print(f"  {escape(version.commit_message)}")
+    needed = version.variables
+    if needed.names:
+        text, placeholders = ", ".join(needed.text) or "-", ", ".join(needed.placeholders) or "-"
+        console.print(f"  variables: {text}; placeholders: {placeholders}")
+    if version.config:
+        console.print(f"  config: {escape(orjson.dumps(version.config).decode())}")
+    _print_prompt(version.prompt)
+
+
+def _print_prompt(prompt: object) -> None:
+    if isinstance(prompt, str):
+        console.print(escape(prompt))
+        return
+    for message in prompt if isinstance(prompt, list) else []:
+        if message.get("type") == "placeholder":
+            console.print(f"[cyan]\\[placeholder: {escape(message['name'])}][/]")
+        else:
+            console.print(
+                f"[cyan]\\[{escape(str(message.get('role')))}][/] {escape(str(message.get('content')))}"
+            )
+
+
+@prompts_app.command("list")
+def prompts_list(project: ProjectOption = None) -> None:
+    """The project's prompts with their latest version and labels."""
+    from tracereplay.prompts.service import list_prompts
+
+    with _context() as ctx:
+        found = list_prompts(ctx.sessions, _project_rowid(ctx, project))
+    table = Table("prompt", "type", "latest", "labels", "updated")
+    for prompt in found:
+        labels = ", ".join(f"{label}→{version}" for label, version in prompt.labels.items())
+        table.add_row(escape(prompt.name), prompt.type, str(prompt.latest_version), escape(labels),
+                      prompt.updated_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+    console.print(table)
+
+
+@prompts_app.command("show")
+def prompts_show(
+    name: str,
+    version: Annotated[int | None, typer.Option(help="A version number.")] = None,
+    label: Annotated[str | None, typer.Option(help="A label, e.g. production.")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """One version of a prompt (the latest unless --version or --label)."""
+    from tracereplay.prompts.service import get_version
+
+    with _context() as ctx:
+        found = get_version(ctx.sessions, _project_rowid(ctx, project), name, version=version, label=label)
+    _print_version(found)
+
+
+@prompts_app.command("create")
+def prompts_create(
+    name: str,
+    file: Annotated[
+        Path,
+        typer.Option("--file", "-f", exists=True, dir_okay=False, help="The prompt: text, or JSON messages."),
+    ],
+    chat: Annotated[bool, typer.Option("--chat", help="FILE holds a JSON list of chat messages.")] = False,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="Move this label to it (repeatable).")
+    ] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="What changed.")] = None,
+    config: Annotated[
+        str | None, typer.Option(help='JSON config, e.g. \'{"model": "gpt-4o-mini"}\'.')
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Create the next version of prompt NAME (version 1 creates it)."""
+    from tracereplay.prompts.service import create_version
+
+    text = file.read_text(encoding="utf-8")
+    prompt: object = text
+    try:
+        if chat:
+            prompt = orjson.loads(text)
+        settings = orjson.loads(config) if config else None
+    except orjson.JSONDecodeError as exc:
+        raise TraceReplayError(
+            f"{'--config' if not chat or config else file}: not valid JSON ({exc})"
+        ) from exc
+    with _context() as ctx:
+        created = create_version(
+            ctx.sessions, _project_rowid(ctx, project), name, "chat" if chat else "text", prompt,
+            config=settings, commit_message=message, labels=label,
+        )  # fmt: skip
+    _print_version(created)
+
+
+@prompts_app.command("label")
+def prompts_label(name: str, label: str, version: int, project: ProjectOption = None) -> None:
+    """Move LABEL of prompt NAME to VERSION."""
+    from tracereplay.prompts.service import set_label
+
+    with _context() as ctx:
+        moved = set_label(ctx.sessions, _project_rowid(ctx, project), name, label, version)
+    console.print(f"{escape(label)} -> {escape(name)} version {moved.version}")
+
+
+@prompts_app.command("render")
+def prompts_render(
+    name: str,
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="name=value, the value read as JSON or else as text.")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="A version number (default: the latest).")] = None,
+    label: Annotated[str | None, typer.Option(help="A label, e.g. production.")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Render a version of prompt NAME with variables."""
+    from tracereplay.prompts.service import get_version
+
+    values = dict(_parameter(item, "--var") for item in var or [])
+    with _context() as ctx:
+        found = get_version(ctx.sessions, _project_rowid(ctx, project), name, version=version, label=label)
+    _print_prompt(found.render(values))
+
+
+@prompts_app.command("diff")
+def prompts_diff(name: str, base: int, target: int, project: ProjectOption = None) -> None:
+    """How version TARGET of prompt NAME differs from version BASE."""
+    from tracereplay.prompts.service import diff_versions
+
+    with _context() as ctx:
+        changes = diff_versions(ctx.sessions, _project_rowid(ctx, project), name, base, target)
+    for line in changes["body"]:
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "default"
+        console.print(f"[{style}]{escape(line)}[/]")
+    for kind, values in changes["config"].items():
+        for key, value in values.items():
+            console.print(f"config {kind}: {escape(key)} = {escape(orjson.dumps(value).decode())}")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
 from tracereplay.db.engine import make_engine, make_session_factory, migrate
+from tracereplay.errors import ServiceUnavailable
 from tracereplay.ingest.service import Ingestion
 from tracereplay.jobs import JobQueue, build_queue
 from tracereplay.pricing.book import rules_from_config
@@ -40,6 +41,7 @@ class AppContext:
         )
         self._lock = threading.Lock()
         self._queue: JobQueue | None = None
+        self._closed = False
         self._first_start: Bootstrap | None = None
 
     @classmethod
@@ -61,6 +63,8 @@ class AppContext:
     def queue(self) -> JobQueue:
         """The job queue, opened on first use."""
         with self._lock:
+            if self._closed:
+                raise ServiceUnavailable("the server is shutting down; retry against a running server")
             if self._queue is None:
                 deps = ReplayDeps(self.sessions, self.providers, self.ingest)
                 self._queue = build_queue(self.settings, self.sessions, deps)
@@ -69,6 +73,7 @@ class AppContext:
     def close(self) -> None:
         self.ingest.close()
         with self._lock:
+            self._closed = True
             if self._queue is not None:
                 self._queue.close()
                 self._queue = None

@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 
-FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
+from tracereplay.replay.lifecycle import ReplayStatus
+
+FINISHED = {status for status in ReplayStatus if status.finished}
 
 
 def wait_for(client: httpx.Client, replay_id: str, timeout: float = 20.0) -> dict[str, Any]:

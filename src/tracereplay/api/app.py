@@ -13,6 +13,7 @@ from tracereplay import __version__
 from tracereplay.api.errors import install_error_handlers
 from tracereplay.api.otlp import otlp_router
 from tracereplay.api.prices import prices_router
+from tracereplay.api.prompts import prompts_router
 from tracereplay.api.replays import replays_router
 from tracereplay.api.traces import traces_router
 from tracereplay.config import Settings
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, ctx: AppContext 
     app.include_router(traces_router(context))
     app.include_router(replays_router(context))
     app.include_router(prices_router(context))
+    app.include_router(prompts_router(context))
 
     @app.get("/", include_in_schema=False)
     def landing() -> HTMLResponse:

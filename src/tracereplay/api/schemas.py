@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tracereplay.ingest.records import SpanRecord
 from tracereplay.pricing.overrides import MAX_PATTERN_LENGTH, MAX_PRICE_PER_MTOK, PriceOverride
+from tracereplay.prompts.service import PromptVersionView
 from tracereplay.providers.catalog import CatalogEntry
 from tracereplay.replay.lifecycle import ReplayStatus
 from tracereplay.replay.service import ReplayView
@@ -279,3 +280,102 @@ class PriceOut(BaseModel):
 
 class PriceList(BaseModel):
     prices: list[PriceOut]
+
+
+class PromptIn(BaseModel):
+    """A new version of a prompt (version 1 creates the prompt)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["support-agent"])
+    type: Literal["text", "chat"] = "text"
+    prompt: str | list[dict[str, Any]] = Field(
+        description='text: a string with {{variables}}; chat: messages {"role", "content"} and '
+        'placeholders {"type": "placeholder", "name"} (a variable holding a list of messages)',
+        examples=[[{"role": "system", "content": "You help {{customer}}."},
+                   {"type": "placeholder", "name": "history"}]],
+    )  # fmt: skip
+    config: dict[str, Any] | None = Field(
+        default=None, description='Versioned with the text, e.g. {"model": "gpt-4o-mini", "temperature": 0.2}'
+    )
+    commit_message: str | None = Field(default=None, max_length=2000)
+    labels: list[str] = Field(
+        default_factory=list, description='Labels moved to this version, e.g. ["production"]'
+    )
+
+
+class PromptVersionOut(BaseModel):
+    version_id: str = Field(description="What a replay's `promptTemplateVersionId` names")
+    name: str
+    version: int
+    type: Literal["text", "chat"]
+    prompt: str | list[dict[str, Any]]
+    config: dict[str, Any] | None
+    commit_message: str | None
+    labels: list[str]
+    variables: list[str] = Field(description="Text variables the version needs")
+    placeholders: list[str] = Field(description="Variables that must hold a list of messages")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, version: PromptVersionView) -> PromptVersionOut:
+        needed = version.variables
+        return cls(
+            version_id=version.version_id,
+            name=version.name,
+            version=version.version,
+            type=version.type,
+            prompt=version.prompt,
+            config=version.config,
+            commit_message=version.commit_message,
+            labels=version.labels,
+            variables=needed.text,
+            placeholders=needed.placeholders,
+            created_at=version.created_at,
+        )
+
+
+class PromptVersionList(BaseModel):
+    versions: list[PromptVersionOut]
+
+
+class PromptSummaryOut(BaseModel):
+    name: str
+    type: Literal["text", "chat"]
+    latest_version: int
+    labels: dict[str, int] = Field(description="label -> version, `latest` included")
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptList(BaseModel):
+    prompts: list[PromptSummaryOut]
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=100, examples=["production"])
+    version: int = Field(ge=1)
+
+
+class RenderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class RenderOut(BaseModel):
+    version_id: str
+    name: str
+    version: int
+    type: Literal["text", "chat"]
+    prompt: str | list[dict[str, Any]] = Field(description="The rendered text, or the rendered messages")
+
+
+class PromptDiffOut(BaseModel):
+    name: str
+    base: int
+    target: int
+    body: list[str] = Field(description="Unified diff of the two bodies (a chat message starts with [role])")
+    config: dict[str, Any] = Field(description="Config keys added, removed and changed")

@@ -21,14 +21,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def make_engine(settings: Settings) -> Engine:
-    return engine_for(settings.resolved_database_url, settings.home, settings.sqlite_synchronous)
-
-
-def engine_for(url: str, home: Path, synchronous: str) -> Engine:
-    """The engine for a database URL (`make_engine` without the settings object, for
-    ingestion helper processes, which do not load the settings machinery)."""
+    """The engine for the configured database: SQLite pragmas set on every connection."""
+    url, synchronous = settings.resolved_database_url, settings.sqlite_synchronous
     if url.startswith("sqlite"):
-        home.mkdir(parents=True, exist_ok=True)
+        settings.home.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             json_serializer=json_dumps,
@@ -76,7 +72,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-# Alembic is imported only where migrations run: ingestion helper processes skip its ~11 MB.
+# Alembic is imported only where migrations run: commands that only read skip its ~11 MB.
 def alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
 

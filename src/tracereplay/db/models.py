@@ -137,6 +137,49 @@ class ModelPrice(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PromptTemplate(Base):
+    """A named prompt of a project; its text lives in immutable, numbered versions."""
+
+    __tablename__ = "prompt_templates"
+    __table_args__ = (UniqueConstraint("project_rowid", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # its newest version
+
+
+class PromptVersion(Base):
+    """One version of a template: never changed once written."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (UniqueConstraint("template_rowid", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[str] = mapped_column(String(32), unique=True)  # what a replay names
+    template_rowid: Mapped[int] = mapped_column(ForeignKey("prompt_templates.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(10))  # "text" or "chat"
+    body: Mapped[Any] = mapped_column(JSONType)  # text: a string; chat: a list of messages
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    commit_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PromptLabel(Base):
+    """A label ("production", "staging", …) pointing at one version of its template."""
+
+    __tablename__ = "prompt_labels"
+
+    template_rowid: Mapped[int] = mapped_column(
+        ForeignKey("prompt_templates.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version_rowid: Mapped[int] = mapped_column(ForeignKey("prompt_versions.id", ondelete="CASCADE"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class TraceTag(Base):
     __tablename__ = "trace_tags"
 

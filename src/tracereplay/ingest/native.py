@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from tracereplay.ingest.otlp import NORMALISED_FIELDS, build_span
@@ -13,8 +14,8 @@ def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[SpanRecord]:
     """Each dict is a validated `SpanIn`; explicit fields override what attributes imply."""
     records = []
     for item in spans:
-        start = item["start_time"]
-        end = item.get("end_time") or start
+        start = _utc(item["start_time"])
+        end = _utc(item.get("end_time") or start)
         resource = {"service.name": item.get("service_name")}
         if item.get("environment"):
             resource["deployment.environment.name"] = item["environment"]
@@ -39,3 +40,8 @@ def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[SpanRecord]:
                 setattr(record.trace, name, item[name])
         records.append(record)
     return records
+
+
+def _utc(value: datetime) -> datetime:
+    """A time without an offset is UTC, as it is when stored (`db.types.UTCDateTime`)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

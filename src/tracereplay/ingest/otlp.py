@@ -189,7 +189,7 @@ def build_span(
         end,
         status_code=status_code,
         status_message=status_message,
-        service_name=resource.get("service.name"),
+        service_name=_text(resource.get("service.name")),
         attributes=without_read_content(attributes, fields),
         events=events,
         trace=hints,

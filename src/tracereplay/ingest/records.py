@@ -41,6 +41,12 @@ JSON_FIELDS = (
 _SENT_AS_JSON = "_json_text"
 
 
+def _none() -> None:
+    """The default of a JSON field: None, through a factory. A plain default would be a class
+    attribute, found (as None) instead of a received record's text (see `__getattr__`)."""
+    return None
+
+
 @dataclass
 class SpanRecord:
     """One span, with the fields conventions normalise and the cost it was priced at.
@@ -48,7 +54,8 @@ class SpanRecord:
     Records cross from decoding helper processes to the server by pickle. They travel with
     their JSON documents as JSON text (`__getstate__`): rebuilding nested dicts and lists would
     cost the server more than decoding did, and the writer stores that text as it is
-    (`json_text`). Reading such a field decodes it first, so every reader sees plain values.
+    (`json_text`). A received record decodes its JSON fields when one is first read, so every
+    reader sees plain values; a field set before that wins over the text.
     """
 
     trace_id: str
@@ -62,20 +69,20 @@ class SpanRecord:
     status_message: str | None = None
     service_name: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
-    events: list[dict[str, Any]] | None = None
+    events: list[dict[str, Any]] | None = field(default_factory=_none)
     input: str | None = None
     output: str | None = None
     provider: str | None = None
     model: str | None = None
-    invocation_parameters: dict[str, Any] | None = None
-    input_messages: list[dict[str, Any]] | None = None
-    output_messages: list[dict[str, Any]] | None = None
-    tools: list[dict[str, Any]] | None = None
+    invocation_parameters: dict[str, Any] | None = field(default_factory=_none)
+    input_messages: list[dict[str, Any]] | None = field(default_factory=_none)
+    output_messages: list[dict[str, Any]] | None = field(default_factory=_none)
+    tools: list[dict[str, Any]] | None = field(default_factory=_none)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
     cost: float | None = None  # US $; None until priced, and when the price is unknown
-    prompt_template: dict[str, Any] | None = None
+    prompt_template: dict[str, Any] | None = field(default_factory=_none)
     trace: TraceHints | None = None  # only producers set it; stored spans read back without
 
     @property
@@ -92,17 +99,29 @@ class SpanRecord:
         return cls(trace_id, **{name: getattr(stored, name) for name in STORED_FIELDS})
 
     def json_text(self) -> tuple[str | None, ...] | None:
-        """The JSON fields as the JSON text this record was sent with, in `JSON_FIELDS` order,
-        as long as nothing has read (and so perhaps changed) them; else None."""
-        text: tuple[str | None, ...] | None = self.__dict__.get(_SENT_AS_JSON)
+        """The JSON fields as the JSON text this record was received with, in `JSON_FIELDS`
+        order, while none of them has been read or set; else None."""
+        state = self.__dict__
+        text: tuple[str | None, ...] | None = state.get(_SENT_AS_JSON)
+        if text is not None and any(name in state for name in JSON_FIELDS):
+            self._decode()  # one was set: the text no longer says it all
+            return None
         return text
 
+    def _decode(self) -> None:
+        state = self.__dict__
+        for name, value in zip(JSON_FIELDS, state.pop(_SENT_AS_JSON), strict=True):
+            if name not in state:
+                state[name] = None if value is None else orjson.loads(value)
+
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        if _SENT_AS_JSON not in state:
-            state[_SENT_AS_JSON] = tuple(
-                None if (value := state.pop(name)) is None else json_dumps(value) for name in JSON_FIELDS
+        text = self.json_text()
+        if text is None:
+            text = tuple(
+                None if (value := getattr(self, name)) is None else json_dumps(value) for name in JSON_FIELDS
             )
+        state = {key: value for key, value in self.__dict__.items() if key not in JSON_FIELDS}
+        state[_SENT_AS_JSON] = text
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -112,11 +131,9 @@ class SpanRecord:
 
         def __getattr__(self, name: str) -> Any:
             # Called only for a missing attribute: a JSON field of a record received as text.
-            text = self.__dict__.pop(_SENT_AS_JSON, None)
-            if text is None or name not in JSON_FIELDS:
+            if name not in JSON_FIELDS or _SENT_AS_JSON not in self.__dict__:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            for field_name, value in zip(JSON_FIELDS, text, strict=True):
-                self.__dict__[field_name] = None if value is None else orjson.loads(value)
+            self._decode()
             return self.__dict__[name]
 
 

@@ -37,6 +37,11 @@ class _Job:
     def size(self) -> int:
         return len(self.spans) + len(self.logs)
 
+    def take(self) -> bool:
+        """Claim the job for writing; False when its submitter gave up waiting (a request whose
+        client went away), whose records are then not written: it was never acknowledged."""
+        return self.future.set_running_or_notify_cancel()
+
 
 class IngestWriter:
     def __init__(self, engine: Engine, max_batch: int = 20_000) -> None:
@@ -53,15 +58,18 @@ class IngestWriter:
     def start(self) -> None:
         """Start the writer threads (the first `submit` does it otherwise)."""
         with self._lock:
-            if self._stopped:
-                raise ServiceUnavailable("the server is shutting down; retry against a running server")
-            if not self._threads:
-                self._threads = [
-                    threading.Thread(target=self._run, name=f"ingest-writer-{n}", daemon=True)
-                    for n in range(self._writers)
-                ]
-                for thread in self._threads:
-                    thread.start()
+            self._start()
+
+    def _start(self) -> None:
+        if self._stopped:
+            raise ServiceUnavailable("the server is shutting down; retry against a running server")
+        if not self._threads:
+            self._threads = [
+                threading.Thread(target=self._run, name=f"ingest-writer-{n}", daemon=True)
+                for n in range(self._writers)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
         """Finish everything already submitted, then stop; later submissions are refused."""
@@ -77,9 +85,10 @@ class IngestWriter:
         self, project_rowid: int, *, spans: Sequence[SpanRecord] = (), logs: Sequence[IncomingLog] = ()
     ) -> Future[int]:
         """Queue records of one project; the future resolves to their count once committed."""
-        self.start()
         job = _Job(project_rowid, list(spans), list(logs))
-        self._queue.put(job)
+        with self._lock:  # not after `stop` has queued its sentinels: the job would wait forever
+            self._start()
+            self._queue.put(job)
         return job.future
 
     def _run(self) -> None:
@@ -87,7 +96,7 @@ class IngestWriter:
             first = self._queue.get()
             if first is None:
                 return
-            jobs = [first]
+            jobs = [first] if first.take() else []
             size = first.size
             stop = False
             while size < self._max_batch:
@@ -98,9 +107,11 @@ class IngestWriter:
                 if job is None:
                     stop = True
                     break
-                jobs.append(job)
-                size += job.size
-            self._write(jobs)
+                if job.take():
+                    jobs.append(job)
+                    size += job.size
+            if jobs:
+                self._write(jobs)
             if stop:
                 return
 

@@ -1,9 +1,8 @@
 """A project's own model prices: set, list and delete them, and the price book they make.
 
 Each process keeps every project's book for `ttl` seconds: cost is computed for every LLM
-span at ingestion, in the server and in its helper processes, and must not query the table
-each time. A change made through this process applies at once; other processes (ingestion
-helpers, workers, other servers) see it within `ttl`.
+span as it is stored, and must not query the table each time. A change made through this
+process applies at once; other processes (workers, other servers) see it within `ttl`.
 """
 
 from __future__ import annotations

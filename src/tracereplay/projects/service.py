@@ -160,8 +160,8 @@ def list_keys(sessions: sessionmaker[Session], project: str | None = None) -> li
         return [_key_info(key, name) for key, name in session.execute(query)]
 
 
-def revoke_key(sessions: sessionmaker[Session], key_id: int, resolver: KeyResolver | None = None) -> KeyInfo:
-    """Revoke a key; `resolver` (this process's) stops accepting it at once, others within its ttl."""
+def revoke_key(sessions: sessionmaker[Session], key_id: int) -> KeyInfo:
+    """Revoke a key; servers stop accepting it within their `KeyResolver`'s ttl."""
     with sessions.begin() as session:
         row = session.get(ApiKey, key_id)
         if row is None:
@@ -169,10 +169,7 @@ def revoke_key(sessions: sessionmaker[Session], key_id: int, resolver: KeyResolv
         if row.revoked_at is None:
             row.revoked_at = utcnow()
         project = session.get_one(Project, row.project_rowid)
-        info = _key_info(row, project.name)
-    if resolver is not None:
-        resolver.forget()
-    return info
+        return _key_info(row, project.name)
 
 
 @dataclass(frozen=True)
@@ -187,7 +184,7 @@ class KeyResolver:
     """Maps a presented API key to its project, caching hits briefly.
 
     Ingestion resolves a key on every request; a short cache keeps that off the database
-    while a revoked key stops working within `ttl` seconds (at once in this process).
+    while a revoked key stops working within `ttl` seconds.
     """
 
     def __init__(self, sessions: sessionmaker[Session], ttl: float = 5.0) -> None:
@@ -219,8 +216,3 @@ class KeyResolver:
         with self._lock:
             self._cache[digest] = (now + self._ttl, principal)
         return principal
-
-    def forget(self) -> None:
-        """Drop every cached key, so a revocation made in this process applies at once."""
-        with self._lock:
-            self._cache.clear()

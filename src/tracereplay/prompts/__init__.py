@@ -1,0 +1,1 @@
+"""Prompt templates: immutable versions, labels, rendering (`templates`), and the service over them."""

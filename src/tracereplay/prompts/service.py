@@ -1,0 +1,344 @@
+"""Prompt templates of a project: immutable numbered versions, labels, rendering, diffs.
+
+A version is written once and never changed: a new text is a new version. `latest` always
+names the highest version; every other label (`production`, `staging`, …) points at the
+version it was last moved to, and a move is one atomic upsert. Surfaces get views.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracereplay.db.models import PromptLabel, PromptTemplate, PromptVersion, utcnow
+from tracereplay.db.upsert import upsert
+from tracereplay.errors import Conflict, NotFound, Unprocessable
+from tracereplay.prompts import templates
+from tracereplay.prompts.templates import Variables
+
+LATEST = "latest"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}")
+LABEL = re.compile(r"[a-z0-9][a-z0-9_.\-]{0,99}")
+
+
+@dataclass(frozen=True)
+class PromptVersionView:
+    version_id: str
+    name: str
+    version: int
+    type: str
+    prompt: Any  # text: a string; chat: a list of messages and placeholders
+    config: dict[str, Any] | None
+    commit_message: str | None
+    labels: list[str]
+    created_at: datetime
+
+    @property
+    def variables(self) -> Variables:
+        return templates.variables(self.type, self.prompt)
+
+    def render(self, values: dict[str, Any]) -> str | list[dict[str, Any]]:
+        return templates.render(self.type, self.prompt, values)
+
+
+@dataclass(frozen=True)
+class PromptTemplateView:
+    name: str
+    type: str
+    latest_version: int
+    labels: dict[str, int]  # label -> version, `latest` included
+    created_at: datetime
+    updated_at: datetime  # when its newest version was written
+
+
+def _checked_name(name: str) -> str:
+    if not NAME.fullmatch(name):
+        raise Unprocessable(
+            f"invalid prompt name {name[:80]!r}: 1 to 200 letters, digits, spaces, _ . - (starting "
+            "with a letter or digit)"
+        )
+    return name
+
+
+def _checked_label(label: str) -> str:
+    if label == LATEST:
+        raise Unprocessable('the "latest" label always names the newest version; it cannot be set')
+    if not LABEL.fullmatch(label):
+        raise Unprocessable(
+            f"invalid label {label[:80]!r}: 1 to 100 lowercase letters, digits, _ . - (e.g. production)"
+        )
+    return label
+
+
+def _template(session: Session, project_rowid: int, name: str) -> PromptTemplate:
+    template = session.scalar(
+        select(PromptTemplate).where(
+            PromptTemplate.project_rowid == project_rowid, PromptTemplate.name == name
+        )
+    )
+    if template is None:
+        raise NotFound(f"no prompt named {name!r} in this project; GET /api/v1/prompts lists them")
+    return template
+
+
+def _labels_by_version(session: Session, template: PromptTemplate) -> dict[int, list[str]]:
+    latest = session.scalar(
+        select(PromptVersion.id)
+        .where(PromptVersion.template_rowid == template.id)
+        .order_by(PromptVersion.version.desc())
+        .limit(1)
+    )
+    found: dict[int, list[str]] = {latest: [LATEST]} if latest is not None else {}
+    rows = session.execute(
+        select(PromptLabel.version_rowid, PromptLabel.label)
+        .where(PromptLabel.template_rowid == template.id)
+        .order_by(PromptLabel.label)
+    )
+    for version_rowid, label in rows:
+        found.setdefault(version_rowid, []).append(label)
+    return found
+
+
+def _view(version: PromptVersion, name: str, labels: dict[int, list[str]]) -> PromptVersionView:
+    return PromptVersionView(
+        version_id=version.version_id,
+        name=name,
+        version=version.version,
+        type=version.type,
+        prompt=version.body,
+        config=version.config,
+        commit_message=version.commit_message,
+        labels=labels.get(version.id, []),
+        created_at=version.created_at,
+    )
+
+
+def _move_label(session: Session, template: PromptTemplate, label: str, version: PromptVersion) -> None:
+    statement = upsert(
+        session.get_bind().dialect.name,
+        PromptLabel.__table__,  # type: ignore[arg-type]
+        ["template_rowid", "label"],
+        update=["version_rowid", "updated_at"],
+    )
+    session.execute(
+        statement,
+        {"template_rowid": template.id, "label": label, "version_rowid": version.id, "updated_at": utcnow()},
+    )
+
+
+def create_version(
+    sessions: sessionmaker[Session],
+    project_rowid: int,
+    name: str,
+    prompt_type: str,
+    prompt: Any,
+    *,
+    config: dict[str, Any] | None = None,
+    commit_message: str | None = None,
+    labels: list[str] | None = None,
+) -> PromptVersionView:
+    """Version N+1 of template `name` (version 1 of a new template), with `labels` moved to it."""
+    _checked_name(name)
+    templates.check_body(prompt_type, prompt)
+    wanted = [_checked_label(label) for label in dict.fromkeys(labels or [])]
+    for attempt in range(5):
+        try:
+            with sessions.begin() as session:
+                template = session.scalar(
+                    select(PromptTemplate).where(
+                        PromptTemplate.project_rowid == project_rowid, PromptTemplate.name == name
+                    )
+                )
+                if template is None:
+                    template = PromptTemplate(project_rowid=project_rowid, name=name)
+                    session.add(template)
+                    session.flush()  # a concurrent creator of the same name fails here, and retries
+                else:
+                    # Holds the template's row lock (the database's write lock on SQLite) until
+                    # commit: version numbers are given out one writer at a time.
+                    session.execute(
+                        update(PromptTemplate)
+                        .where(PromptTemplate.id == template.id)
+                        .values(updated_at=utcnow())
+                    )
+                newest = session.scalars(
+                    select(PromptVersion)
+                    .where(PromptVersion.template_rowid == template.id)
+                    .order_by(PromptVersion.version.desc())
+                    .limit(1)
+                ).first()
+                if newest is not None and newest.type != prompt_type:
+                    raise Conflict(
+                        f"prompt {name!r} is a {newest.type} prompt; its versions keep that type "
+                        f"(create a prompt with another name for a {prompt_type} prompt)"
+                    )
+                version = PromptVersion(
+                    version_id=secrets.token_hex(8),
+                    template_rowid=template.id,
+                    version=(newest.version if newest is not None else 0) + 1,
+                    type=prompt_type,
+                    body=prompt,
+                    config=config or None,
+                    commit_message=commit_message or None,
+                )
+                session.add(version)
+                session.flush()
+                for label in wanted:
+                    _move_label(session, template, label, version)
+                return _view(version, name, _labels_by_version(session, template))
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def list_prompts(sessions: sessionmaker[Session], project_rowid: int) -> list[PromptTemplateView]:
+    with sessions() as session:
+        newest = (
+            select(PromptVersion.template_rowid, func.max(PromptVersion.version).label("version"))
+            .group_by(PromptVersion.template_rowid)
+            .subquery()
+        )
+        rows = session.execute(
+            select(PromptTemplate, PromptVersion)
+            .join(newest, newest.c.template_rowid == PromptTemplate.id)
+            .join(
+                PromptVersion,
+                (PromptVersion.template_rowid == PromptTemplate.id)
+                & (PromptVersion.version == newest.c.version),
+            )
+            .where(PromptTemplate.project_rowid == project_rowid)
+            .order_by(PromptTemplate.name)
+        ).all()
+        labels: dict[int, dict[str, int]] = {
+            template.id: {LATEST: latest.version} for template, latest in rows
+        }
+        for template_rowid, label, version in session.execute(
+            select(PromptLabel.template_rowid, PromptLabel.label, PromptVersion.version)
+            .join(PromptVersion, PromptVersion.id == PromptLabel.version_rowid)
+            .where(PromptLabel.template_rowid.in_(labels))
+            .order_by(PromptLabel.label)
+        ):
+            labels[template_rowid][label] = version
+        return [
+            PromptTemplateView(
+                template.name,
+                latest.type,
+                latest.version,
+                labels[template.id],
+                template.created_at,
+                latest.created_at,
+            )
+            for template, latest in rows
+        ]
+
+
+def get_version(
+    sessions: sessionmaker[Session],
+    project_rowid: int,
+    name: str,
+    *,
+    version: int | None = None,
+    label: str | None = None,
+) -> PromptVersionView:
+    """A version by number, or the one a label points at; the latest when neither is given."""
+    if version is not None and label is not None:
+        raise Unprocessable("ask for a version or a label, not both")
+    with sessions() as session:
+        template = _template(session, project_rowid, name)
+        query = select(PromptVersion).where(PromptVersion.template_rowid == template.id)
+        if version is not None:
+            found = session.scalar(query.where(PromptVersion.version == version))
+            missing = f"prompt {name!r} has no version {version}"
+        elif label is not None and label != LATEST:
+            found = session.scalar(
+                query.join(PromptLabel, PromptLabel.version_rowid == PromptVersion.id).where(
+                    PromptLabel.label == label
+                )
+            )
+            missing = f"prompt {name!r} has no label {label!r}"
+        else:
+            found = session.scalars(query.order_by(PromptVersion.version.desc()).limit(1)).first()
+            missing = f"prompt {name!r} has no version"
+        if found is None:
+            raise NotFound(missing)
+        return _view(found, name, _labels_by_version(session, template))
+
+
+def get_version_by_id(
+    sessions: sessionmaker[Session], project_rowid: int, version_id: str
+) -> PromptVersionView:
+    with sessions() as session:
+        row = session.execute(
+            select(PromptVersion, PromptTemplate)
+            .join(PromptTemplate, PromptTemplate.id == PromptVersion.template_rowid)
+            .where(PromptVersion.version_id == version_id, PromptTemplate.project_rowid == project_rowid)
+        ).first()
+        if row is None:
+            raise NotFound(f"no prompt version with id {version_id!r} in this project")
+        version, template = row
+        return _view(version, template.name, _labels_by_version(session, template))
+
+
+def list_versions(sessions: sessionmaker[Session], project_rowid: int, name: str) -> list[PromptVersionView]:
+    """Every version of a template, newest first."""
+    with sessions() as session:
+        template = _template(session, project_rowid, name)
+        labels = _labels_by_version(session, template)
+        versions = session.scalars(
+            select(PromptVersion)
+            .where(PromptVersion.template_rowid == template.id)
+            .order_by(PromptVersion.version.desc())
+        )
+        return [_view(version, name, labels) for version in versions]
+
+
+def set_label(
+    sessions: sessionmaker[Session], project_rowid: int, name: str, label: str, version: int
+) -> PromptVersionView:
+    """Point `label` at `version` (moving it from wherever it was), in one atomic write."""
+    _checked_label(label)
+    with sessions.begin() as session:
+        template = _template(session, project_rowid, name)
+        target = session.scalar(
+            select(PromptVersion).where(
+                PromptVersion.template_rowid == template.id, PromptVersion.version == version
+            )
+        )
+        if target is None:
+            raise NotFound(f"prompt {name!r} has no version {version}")
+        _move_label(session, template, label, target)
+        return _view(target, name, _labels_by_version(session, template))
+
+
+def remove_label(sessions: sessionmaker[Session], project_rowid: int, name: str, label: str) -> None:
+    _checked_label(label)
+    with sessions.begin() as session:
+        template = _template(session, project_rowid, name)
+        found = session.get(PromptLabel, (template.id, label))
+        if found is None:
+            raise NotFound(f"prompt {name!r} has no label {label!r}")
+        session.delete(found)
+
+
+def refuse_edit(name: str, version: int) -> None:
+    """Versions are immutable: say so, and how to change a prompt instead."""
+    raise Conflict(
+        f"prompt versions are immutable: version {version} of {name!r} cannot be changed; create a new "
+        "version (POST /api/v1/prompts with the same name) and move a label to it"
+    )
+
+
+def diff_versions(
+    sessions: sessionmaker[Session], project_rowid: int, name: str, base: int, target: int
+) -> dict[str, Any]:
+    older = get_version(sessions, project_rowid, name, version=base)
+    newer = get_version(sessions, project_rowid, name, version=target)
+    return templates.diff((older.type, older.prompt, older.config), (newer.type, newer.prompt, newer.config))
