@@ -612,3 +612,22 @@ def test_genai_execute_tool_input_and_output() -> None:
 
 def test_unknown_span_is_unknown() -> None:
     assert normalise({"http.method": "GET"}) == {"kind": "UNKNOWN"}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "link"),
+    [
+        ({"openinference.span.kind": "LLM", "llm.prompt_template.template": "Hi {{name}}",
+          "llm.prompt_template.variables": '{"name": "Ada"}', "tracereplay.prompt.name": "greeting",
+          "tracereplay.prompt.version": "3", "tracereplay.prompt.variables": '{"name": "Ada"}'},
+         {"template": "Hi {{name}}", "variables": {"name": "Ada"}, "name": "greeting", "version": 3}),
+        ({"gen_ai.operation.name": "chat", "langfuse.observation.prompt.name": "support",
+          "langfuse.observation.prompt.version": 7},
+         {"name": "support", "version": 7}),
+        ({"gen_ai.operation.name": "chat", "gen_ai.prompt.name": "support", "gen_ai.prompt.version": "v2"},
+         {"name": "support", "version": "v2"}),
+        ({"gen_ai.operation.name": "chat", "tracereplay.prompt.version": 1}, None),  # no name: no link
+    ],
+)  # fmt: skip
+def test_prompt_links_are_read_whatever_the_convention(attributes: dict[str, Any], link: Any) -> None:
+    assert normalise(attributes).get("prompt_template") == link

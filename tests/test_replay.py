@@ -172,7 +172,10 @@ def test_every_validation_error_is_a_4xx_before_enqueueing(
         f"/api/v1/traces/{trace_id}/replays", json={"promptTemplateVersionId": "v7"}
     )
     assert template.status_code == 422
-    assert "prompt templates not available" in template.json()["error"]["message"]
+    assert template.json()["error"]["message"] == (
+        "no prompt version with id 'v7' in this project; GET /api/v1/prompts/NAME/versions lists a prompt's "
+        "version ids"
+    )
     assert replay_client.get(f"/api/v1/traces/{trace_id}/replays").json()["replays"] == []
     assert llm_server.bodies == []
 

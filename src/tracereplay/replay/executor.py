@@ -29,6 +29,7 @@ from tracereplay.providers.base import CompletionRequest, CompletionResponse
 from tracereplay.providers.registry import Providers
 from tracereplay.replay import lifecycle
 from tracereplay.replay.lifecycle import Attempt, ReplayStatus
+from tracereplay.replay.prompting import PromptRewrite, plan_prompt_replay
 from tracereplay.replay.service import replayable_llm_spans, resolve_span_model
 from tracereplay.replay.timeline import TimedSpan, project
 from tracereplay.traces.queries import trace_spans
@@ -52,6 +53,7 @@ class LLMResult:
     provider: str | None
     model: str
     parameters: dict[str, Any]
+    rewrite: PromptRewrite | None  # the span's input as a new prompt version rendered it
     error: str | None = None
 
 
@@ -113,7 +115,9 @@ def _execute(deps: ReplayDeps, attempt: Attempt) -> None:
         )
         project_rowid, overrides = source.project_rowid, replay.overrides
     llm_spans = replayable_llm_spans(spans)
-    results = _run_llm_spans(deps, attempt, llm_spans, overrides)
+    version_id = overrides.get("promptTemplateVersionId")
+    rewrites = plan_prompt_replay(deps.sessions, project_rowid, version_id, llm_spans) if version_id else {}
+    results = _run_llm_spans(deps, attempt, llm_spans, overrides, rewrites)
     if results is None:  # cancelled, or the sweeper gave this attempt up: write nothing
         return
     trace_id = derived_id(replay_id, "trace", 32)
@@ -128,29 +132,37 @@ def _execute(deps: ReplayDeps, attempt: Attempt) -> None:
 
 
 def _run_llm_spans(
-    deps: ReplayDeps, attempt: Attempt, llm_spans: list[SpanRecord], overrides: dict[str, Any]
+    deps: ReplayDeps,
+    attempt: Attempt,
+    llm_spans: list[SpanRecord],
+    overrides: dict[str, Any],
+    rewrites: dict[str, PromptRewrite],
 ) -> dict[str, LLMResult] | None:
     """Every LLM span re-executed, a few at once. None, and the calls not yet made skipped,
     once the replay is no longer this attempt's to run (cancelled, or given up by the sweeper)."""
-    parameters_override = overrides.get("modelParameters") or {}
 
     def call(span: SpanRecord) -> LLMResult:
-        parameters = merged_parameters(span.invocation_parameters, parameters_override)
+        rewrite = rewrites.get(span.span_id)
+        # A new prompt version's config applies unless the replay's own overrides say otherwise.
+        chosen = {**(rewrite.parameters if rewrite else {}), **(overrides.get("modelParameters") or {})}
+        parameters = merged_parameters(span.invocation_parameters, chosen)
+        model_override = overrides.get("model") or (rewrite.model if rewrite else None)
+        messages = rewrite.input_messages if rewrite else list(span.input_messages or [])
         try:
-            provider, model = resolve_span_model(deps.providers, span, overrides.get("model"))
+            provider, model = resolve_span_model(deps.providers, span, model_override)
         except TraceReplayError as exc:
-            return LLMResult(None, None, str(span.model), parameters, exc.message)
+            return LLMResult(None, None, str(span.model), parameters, rewrite, exc.message)
         if span.provider and span.provider.lower() != provider.name.lower():  # moved elsewhere
             parameters = {
                 name: value
                 for name, value in parameters.items()
-                if name in parameters_override or provider.understands(name)
+                if name in chosen or provider.understands(name)
             }
-        request = CompletionRequest(model, list(span.input_messages or []), span.tools, parameters)
+        request = CompletionRequest(model, messages, span.tools, parameters)
         try:
-            return LLMResult(provider.complete(request), provider.name, model, parameters)
+            return LLMResult(provider.complete(request), provider.name, model, parameters, rewrite)
         except TraceReplayError as exc:
-            return LLMResult(None, provider.name, model, parameters, exc.message)
+            return LLMResult(None, provider.name, model, parameters, rewrite, exc.message)
 
     results: dict[str, LLMResult] = {}
     with ThreadPoolExecutor(max_workers=min(SPANS_AT_ONCE, max(1, len(llm_spans)))) as pool:
@@ -207,6 +219,9 @@ def _apply_result(span: SpanRecord, result: LLMResult) -> None:
     service prices it (cost None until then)."""
     span.provider, span.model, span.invocation_parameters = result.provider, result.model, result.parameters
     span.cost = None
+    if result.rewrite is not None:  # what was sent, and the version it was rendered from
+        span.input_messages = result.rewrite.input_messages
+        span.prompt_template = result.rewrite.prompt_template
     response = result.response
     if response is None:
         span.status_code, span.status_message = "ERROR", result.error

@@ -20,6 +20,7 @@ from tracereplay.providers.base import Provider, UnknownModel
 from tracereplay.providers.registry import Providers
 from tracereplay.replay import lifecycle
 from tracereplay.replay.lifecycle import ReplayStatus
+from tracereplay.replay.prompting import PromptRewrite, plan_prompt_replay
 from tracereplay.traces.queries import find_trace, trace_spans
 
 # Checks of well-known parameters; others pass through to the provider as they are.
@@ -162,34 +163,36 @@ def create_replay(
     enqueue: Callable[[str], None],
 ) -> ReplayView:
     """Validate, store a PENDING replay, and enqueue it; refused with a 4xx before anything else."""
-    if request.prompt_template_version_id is not None:
-        raise Unprocessable(
-            "prompt templates not available: promptTemplateVersionId is accepted once prompt "
-            "templates are supported; replay with model or modelParameters overrides meanwhile"
-        )
     validate_parameters(request.model_parameters or {})
-    with sessions.begin() as session:
+    with sessions() as session:
         trace = find_trace(session, project_rowid, trace_id, retention_days)
         spans = trace_spans(session, trace)
-        llm_spans = replayable_llm_spans(spans)
-        if not llm_spans:
-            total = sum(span.kind == "LLM" for span in spans)
-            reason = (
-                f"its {total} LLM span(s) have no recorded input messages (capture message content "
-                "in your instrumentation)"
-                if total
-                else "it has no LLM span"
-            )
-            raise Unprocessable(f"trace {trace.trace_id} cannot be replayed: {reason}")
-        unresolved = []
-        for span in llm_spans:
-            try:
-                resolve_span_model(providers, span, request.model)
-            except TraceReplayError as exc:
-                if exc.message not in unresolved:
-                    unresolved.append(exc.message)
-        if unresolved:
-            raise Unprocessable("; ".join(unresolved), details=unresolved)
+    llm_spans = replayable_llm_spans(spans)
+    if not llm_spans:
+        total = sum(span.kind == "LLM" for span in spans)
+        reason = (
+            f"its {total} LLM span(s) have no recorded input messages (capture message content "
+            "in your instrumentation)"
+            if total
+            else "it has no LLM span"
+        )
+        raise Unprocessable(f"trace {trace.trace_id} cannot be replayed: {reason}")
+    rewrites: dict[str, PromptRewrite] = {}
+    if request.prompt_template_version_id is not None:
+        rewrites = plan_prompt_replay(sessions, project_rowid, request.prompt_template_version_id, llm_spans)
+        for planned in rewrites.values():
+            validate_parameters(planned.parameters)  # the version's config
+    unresolved = []
+    for span in llm_spans:
+        rewrite = rewrites.get(span.span_id)
+        try:
+            resolve_span_model(providers, span, request.model or (rewrite.model if rewrite else None))
+        except TraceReplayError as exc:
+            if exc.message not in unresolved:
+                unresolved.append(exc.message)
+    if unresolved:
+        raise Unprocessable("; ".join(unresolved), details=unresolved)
+    with sessions.begin() as session:
         replay = Replay(
             replay_id=secrets.token_hex(8),
             project_rowid=project_rowid,
@@ -203,7 +206,7 @@ def create_replay(
         )
         session.add(replay)
         session.flush()
-        view = _view(session, replay, trace)
+        view = _view(session, replay, session.get_one(Trace, trace.id))
     enqueue(view.replay_id)
     return view
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict
 
+from tracereplay.ingest.conventions.prompt_links import prompt_link
+
 Attributes = Mapping[str, Any]
 Event = Mapping[str, Any]
 
@@ -107,4 +109,7 @@ def normalise(attributes: Attributes, events: Sequence[Event] = ()) -> Normalise
     kind = merged.get("kind")
     if kind not in SPAN_KINDS:
         merged["kind"] = "UNKNOWN"
+    link = prompt_link(attributes)
+    if link:
+        merged["prompt_template"] = {**merged.get("prompt_template", {}), **link}
     return merged  # type: ignore[return-value]

@@ -1,0 +1,172 @@
+"""Replaying with another version of a prompt template (DESIGN rule 2).
+
+Every LLM span produced from any version of the template is re-rendered with its own recorded
+variables, and only what the template produced is replaced: the span's recorded version,
+rendered with those variables, must be found in its input (the leading messages for a chat
+template, inside one message's text for a text template) and the new version's rendering takes
+its place; later messages (tool calls, tool results, further turns) stay. Other LLM spans keep
+their messages. The plan is computed at request time, where any problem refuses the replay
+with the span ids and variable names, and again by the executor (versions never change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracereplay.errors import NotFound, Unprocessable
+from tracereplay.ingest.records import SpanRecord
+from tracereplay.prompts import templates
+from tracereplay.prompts.service import PromptVersionView, get_version, get_version_by_id
+
+
+@dataclass(frozen=True)
+class PromptRewrite:
+    """One LLM span as the new version renders it."""
+
+    input_messages: list[dict[str, Any]]
+    prompt_template: dict[str, Any]  # the link the replayed span records
+    model: str | None  # the version's config: model, and the parameters beside it
+    parameters: dict[str, Any]
+
+
+class _SpanProblem(Exception):
+    def __init__(self, reason: str, missing: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.missing = list(missing)
+
+
+def _link(span: SpanRecord) -> dict[str, Any]:
+    link = span.prompt_template
+    return link if isinstance(link, dict) else {}
+
+
+def _variables(link: dict[str, Any]) -> dict[str, Any]:
+    variables = link.get("variables")
+    if isinstance(variables, str):
+        try:
+            variables = orjson.loads(variables)
+        except orjson.JSONDecodeError:
+            return {}
+    return variables if isinstance(variables, dict) else {}
+
+
+def _same(recorded: dict[str, Any], rendered: dict[str, Any]) -> bool:
+    return recorded.get("role") == rendered.get("role") and recorded.get("content") == rendered.get("content")
+
+
+def rewrite(
+    span: SpanRecord, recorded_type: str, recorded_body: Any, target: PromptVersionView
+) -> PromptRewrite:
+    """The span's input with the target version's rendering in place of the recorded one's."""
+    link = _link(span)
+    variables = _variables(link)
+    try:
+        old = templates.render(recorded_type, recorded_body, variables)
+    except Unprocessable as exc:
+        raise _SpanProblem(
+            f"its recorded variables do not render its recorded version ({exc.message})"
+        ) from exc
+    needed = target.variables.names
+    missing = [name for name in needed if name not in variables]
+    if missing:
+        raise _SpanProblem(
+            f"version {target.version} needs variable{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}, which the span did not record",
+            missing,
+        )
+    try:
+        new = target.render(variables)
+    except Unprocessable as exc:
+        raise _SpanProblem(exc.message) from exc
+    messages = [dict(message) for message in span.input_messages or []]
+    if isinstance(old, list) and isinstance(new, list):
+        head = messages[: len(old)]
+        if len(head) < len(old) or not all(_same(m, r) for m, r in zip(head, old, strict=True)):
+            raise _SpanProblem(
+                "its input does not start with its recorded version rendered with its variables"
+            )
+        messages = new + messages[len(old) :]
+    elif isinstance(old, str) and isinstance(new, str):
+        for message in messages:
+            content = message.get("content")
+            if isinstance(content, str) and old in content:
+                message["content"] = content.replace(old, new, 1)
+                break
+        else:
+            raise _SpanProblem(
+                "no message of its input contains its recorded version rendered with its variables"
+            )
+    else:
+        raise _SpanProblem(
+            f"its recorded version is a {recorded_type} prompt, version {target.version} is not"
+        )
+    config = dict(target.config or {})
+    model = config.pop("model", None)
+    return PromptRewrite(
+        messages,
+        {"name": target.name, "version": target.version, "id": target.version_id, "variables": variables},
+        str(model) if model else None,
+        config,
+    )
+
+
+def plan_prompt_replay(
+    sessions: sessionmaker[Session], project_rowid: int, version_id: str, llm_spans: Sequence[SpanRecord]
+) -> dict[str, PromptRewrite]:
+    """Span id -> its rewrite, for every LLM span produced from any version of the template of
+    `version_id`; Unprocessable listing every span that cannot be rewritten, and why."""
+    try:
+        target = get_version_by_id(sessions, project_rowid, version_id)
+    except NotFound as exc:
+        raise Unprocessable(
+            f"{exc.message}; GET /api/v1/prompts/NAME/versions lists a prompt's version ids"
+        ) from exc
+    linked = [span for span in llm_spans if _link(span).get("name") == target.name]
+    if not linked:
+        raise Unprocessable(
+            f"no LLM span of this trace was produced from prompt {target.name!r}; link spans to their "
+            "prompt version when recording (see docs/prompts.md)"
+        )
+    rewrites: dict[str, PromptRewrite] = {}
+    problems: list[dict[str, Any]] = []
+    recorded_versions: dict[Any, tuple[str, Any]] = {}
+    for span in linked:
+        link = _link(span)
+        try:
+            number = link.get("version")
+            if number not in recorded_versions:
+                recorded_versions[number] = _recorded(sessions, project_rowid, target, link)
+            rewrites[span.span_id] = rewrite(span, *recorded_versions[number], target)
+        except _SpanProblem as problem:
+            problems.append({"span_id": span.span_id, "span": span.name, "reason": problem.reason,
+                             "missing_variables": problem.missing})  # fmt: skip
+    if problems:
+        summary = "; ".join(f"span {p['span_id']} ({p['span']}): {p['reason']}" for p in problems[:5])
+        raise Unprocessable(
+            f"cannot replay with version {target.version} of prompt {target.name!r}: {summary}",
+            details={"spans": problems},
+        )
+    return rewrites
+
+
+def _recorded(
+    sessions: sessionmaker[Session], project_rowid: int, target: PromptVersionView, link: dict[str, Any]
+) -> tuple[str, Any]:
+    """The type and body of the version a span was rendered from: the stored one, else the
+    template the span recorded inline (OpenInference's `llm.prompt_template.template`)."""
+    number = link.get("version")
+    if isinstance(number, int):
+        try:
+            recorded = get_version(sessions, project_rowid, target.name, version=number)
+            return recorded.type, recorded.prompt
+        except NotFound:
+            pass
+    if isinstance(link.get("template"), str) and target.type == "text":
+        return "text", link["template"]
+    raise _SpanProblem(f"it links to version {number!r} of {target.name!r}, which is not stored")
