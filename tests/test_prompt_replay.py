@@ -208,3 +208,62 @@ def test_a_span_whose_input_does_not_hold_its_version_is_refused(prompt_client: 
         "its input does not start with its recorded version rendered with its variables"
         in (refused.json()["error"]["message"])
     )
+
+
+def test_inline_templates_are_imported_in_one_call_then_replayed(
+    prompt_client: TestClient, llm_server: LLMServer
+) -> None:
+    """OpenInference records the template inline, with no prompt name: the span shows as
+    unlinked, one call imports its template, and it can then be replayed with a new version."""
+    trace_id, root, translate, other = new_trace_id(), new_span_id(), new_span_id(), new_span_id()
+    inline = {
+        "llm.prompt_template.template": "Translate {{text}} into French.",
+        "llm.prompt_template.version": "v1.0",
+        "llm.prompt_template.variables": json.dumps({"text": "good morning"}),
+    }
+    spans = [
+        span(trace_id, root, "app", end_ms=900, attributes={"openinference.span.kind": "CHAIN"}),
+        span(trace_id, translate, "translate", parent=root, end_ms=400,
+             attributes={**llm([{"role": "user", "content": "Translate good morning into French."}],
+                               linked=False), **inline}),
+        span(trace_id, other, "elsewhere", parent=root, start_ms=400, end_ms=800,
+             attributes={**llm(SUMMARY, linked=False), "tracereplay.prompt.name": "nope",
+                         "tracereplay.prompt.version": 1}),
+    ]  # fmt: skip
+    body = trace_request(spans).SerializeToString()
+    assert prompt_client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+
+    def links() -> dict[str, Any]:
+        stored = prompt_client.get(f"/api/v1/traces/{trace_id}").json()["spans"]
+        return {s["name"]: s["prompt"] for s in stored}
+
+    before = links()
+    assert before["app"] is None
+    assert before["translate"]["linked"] is False
+    assert "recorded its template inline" in before["translate"]["reason"]
+    assert before["elsewhere"] == {"name": "nope", "version": 1, "version_id": None, "linked": False,
+                                   "reason": "no prompt named 'nope' in this project"}  # fmt: skip
+
+    imported = prompt_client.post(
+        "/api/v1/prompts/import", json={"trace_id": trace_id, "span_id": translate, "name": "translate"}
+    )
+    assert imported.status_code == 201, imported.text
+    assert (imported.json()["version"], imported.json()["prompt"]) == (1, "Translate {{text}} into French.")
+    after = links()["translate"]
+    assert (after["linked"], after["name"], after["version"]) == (True, "translate", 1)
+    not_inline = prompt_client.post(
+        "/api/v1/prompts/import", json={"trace_id": trace_id, "span_id": other, "name": "translate"}
+    )
+    assert not_inline.status_code == 422
+
+    second = prompt_client.post(
+        "/api/v1/prompts", json={"name": "translate", "prompt": "Translate {{text}} into German, politely."}
+    ).json()
+    created = prompt_client.post(
+        f"/api/v1/traces/{trace_id}/replays", json={"promptTemplateVersionId": second["version_id"]}
+    )
+    assert created.status_code == 202, created.text
+    assert wait_for(prompt_client, created.json()["replay_id"])["status"] == "COMPLETED"
+    sent = [body["messages"] for body in llm_server.bodies]
+    assert [{"role": "user", "content": "Translate good morning into German, politely."}] in sent
+    assert SUMMARY in sent  # the span of another prompt keeps its messages

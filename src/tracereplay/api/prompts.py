@@ -8,6 +8,7 @@ from tracereplay.api.deps import principal_dependency
 from tracereplay.api.schemas import (
     LabelIn,
     PromptDiffOut,
+    PromptImportIn,
     PromptIn,
     PromptList,
     PromptSummaryOut,
@@ -19,6 +20,7 @@ from tracereplay.api.schemas import (
 from tracereplay.context import AppContext
 from tracereplay.projects.service import Principal
 from tracereplay.prompts import service as prompts
+from tracereplay.traces.queries import get_span
 
 
 def prompts_router(ctx: AppContext) -> APIRouter:
@@ -49,6 +51,23 @@ def prompts_router(ctx: AppContext) -> APIRouter:
             labels=body.labels,
         )
         return PromptVersionOut.of(created)
+
+    @router.post(
+        "/prompts/import",
+        status_code=201,
+        summary="Import the template a span recorded inline as a prompt version",
+        description="For spans that record their template inline (OpenInference's "
+        "`llm.prompt_template.template`): it becomes the next version of prompt `name`, and every "
+        "span with the same template then links to it.",
+    )
+    def import_template(body: PromptImportIn, principal: Auth) -> PromptVersionOut:
+        span, _ = get_span(
+            ctx.sessions, principal.project_rowid, body.trace_id, body.span_id, ctx.settings.retention_days
+        )
+        source = f"span {span.span_id} of trace {span.trace_id}"
+        return PromptVersionOut.of(
+            prompts.import_span_template(ctx.sessions, principal.project_rowid, body.name, span, source)
+        )
 
     @router.get(
         "/prompts/{name}",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tracereplay.ingest.records import SpanRecord
 from tracereplay.pricing.overrides import MAX_PATTERN_LENGTH, MAX_PRICE_PER_MTOK, PriceOverride
-from tracereplay.prompts.service import PromptVersionView
+from tracereplay.prompts.service import PromptLink, PromptVersionView
 from tracereplay.providers.catalog import CatalogEntry
 from tracereplay.replay.lifecycle import ReplayStatus
 from tracereplay.replay.service import ReplayView
@@ -28,6 +28,16 @@ class Message(BaseModel):
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+
+
+class PromptLinkOut(BaseModel):
+    """The prompt version a span was rendered from, as far as this project's prompts know it."""
+
+    name: str | None
+    version: int | str | None
+    version_id: str | None = Field(description="The stored version, when linked")
+    linked: bool
+    reason: str | None = Field(description='Why the span is "unlinked", when it is')
 
 
 class SpanOut(BaseModel):
@@ -57,9 +67,16 @@ class SpanOut(BaseModel):
     attributes: dict[str, Any]
     events: list[dict[str, Any]] | None
 
+    prompt: PromptLinkOut | None = Field(
+        default=None, description="What `prompt_template`'s link resolves to; null when the span records none"
+    )
+
     @classmethod
-    def of(cls, span: SpanRecord) -> SpanOut:
-        return cls.model_validate(span, from_attributes=True)
+    def of(cls, span: SpanRecord, link: PromptLink | None = None) -> SpanOut:
+        out = cls.model_validate(span, from_attributes=True)
+        if link is not None:
+            out.prompt = PromptLinkOut.model_validate(link, from_attributes=True)
+        return out
 
 
 class TraceSummary(BaseModel):
@@ -379,3 +396,11 @@ class PromptDiffOut(BaseModel):
     target: int
     body: list[str] = Field(description="Unified diff of the two bodies (a chat message starts with [role])")
     config: dict[str, Any] = Field(description="Config keys added, removed and changed")
+
+
+class PromptImportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str = HexTraceId
+    span_id: str = HexSpanId
+    name: str = Field(min_length=1, max_length=200, description="The prompt to add the template to")

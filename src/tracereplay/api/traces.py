@@ -89,13 +89,13 @@ def traces_router(ctx: AppContext) -> APIRouter:
         detail = get_trace(ctx.sessions, principal.project_rowid, trace_id, retention)
         return TraceDetailOut(
             **TraceSummary.of(detail.trace).model_dump(),
-            spans=[SpanOut.of(span) for span in detail.spans],
+            spans=[SpanOut.of(span, detail.prompt_links.get(span.span_id)) for span in detail.spans],
             tree=[SpanNode.model_validate(node) for node in detail.tree],
             replays=detail.replay_ids,
         )
 
     @router.get("/traces/{trace_id}/spans/{span_id}", tags=["traces"], summary="One span")
     def span(trace_id: str, span_id: str, principal: Auth) -> SpanOut:
-        return SpanOut.of(get_span(ctx.sessions, principal.project_rowid, trace_id, span_id, retention))
+        return SpanOut.of(*get_span(ctx.sessions, principal.project_rowid, trace_id, span_id, retention))
 
     return router

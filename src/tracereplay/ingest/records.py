@@ -38,6 +38,7 @@ JSON_FIELDS = (
     "attributes", "events", "invocation_parameters", "input_messages", "output_messages", "tools",
     "prompt_template",
 )  # fmt: skip
+_JSON_FIELD_SET = frozenset(JSON_FIELDS)
 _SENT_AS_JSON = "_json_text"
 
 
@@ -103,7 +104,7 @@ class SpanRecord:
         order, while none of them has been read or set; else None."""
         state = self.__dict__
         text: tuple[str | None, ...] | None = state.get(_SENT_AS_JSON)
-        if text is not None and any(name in state for name in JSON_FIELDS):
+        if text is not None and not _JSON_FIELD_SET.isdisjoint(state):
             self._decode()  # one was set: the text no longer says it all
             return None
         return text

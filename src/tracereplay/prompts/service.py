@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tracereplay.db.models import PromptLabel, PromptTemplate, PromptVersion, utcnow
 from tracereplay.db.upsert import upsert
 from tracereplay.errors import Conflict, NotFound, Unprocessable
+from tracereplay.ingest.records import SpanRecord
 from tracereplay.prompts import templates
 from tracereplay.prompts.templates import Variables
 
@@ -342,3 +344,97 @@ def diff_versions(
     older = get_version(sessions, project_rowid, name, version=base)
     newer = get_version(sessions, project_rowid, name, version=target)
     return templates.diff((older.type, older.prompt, older.config), (newer.type, newer.prompt, newer.config))
+
+
+@dataclass(frozen=True)
+class PromptLink:
+    """What a span's recorded prompt link resolves to in the project's prompts."""
+
+    name: str | None  # the prompt (for an inline template: the prompt whose version matched it)
+    version: int | str | None
+    version_id: str | None  # the stored version it was rendered from, when linked
+    reason: str | None  # why it is not linked, when it is not
+
+    @property
+    def linked(self) -> bool:
+        return self.version_id is not None
+
+
+def resolve_links(session: Session, project_rowid: int, spans: Iterable[SpanRecord]) -> dict[str, PromptLink]:
+    """Span id -> its prompt link, for the spans that record one. A link names a prompt and a
+    version number; a template recorded inline with no name (OpenInference) links to the
+    stored text version with the same text (`import_span_template` stores it)."""
+    recorded = {
+        span.span_id: span.prompt_template for span in spans if isinstance(span.prompt_template, dict)
+    }
+    if not recorded:
+        return {}
+    names = {link["name"] for link in recorded.values() if isinstance(link.get("name"), str)}
+    versions: dict[tuple[str, int], str] = {}
+    known: set[str] = set()
+    inline_bodies: dict[str, tuple[str, int, str]] = {}
+    needs_inline = any(
+        not link.get("name") and isinstance(link.get("template"), str) for link in recorded.values()
+    )
+    query = (
+        select(
+            PromptTemplate.name,
+            PromptVersion.version,
+            PromptVersion.version_id,
+            PromptVersion.type,
+            PromptVersion.body,
+        )
+        .join(PromptVersion, PromptVersion.template_rowid == PromptTemplate.id)
+        .where(PromptTemplate.project_rowid == project_rowid)
+    )
+    if not needs_inline:
+        query = query.where(PromptTemplate.name.in_(names))
+    for name, number, version_id, prompt_type, body in session.execute(query.order_by(PromptVersion.version)):
+        known.add(name)
+        versions[(name, number)] = version_id
+        if prompt_type == "text" and isinstance(body, str):
+            inline_bodies.setdefault(body, (name, number, version_id))
+    links = {}
+    for span_id, link in recorded.items():
+        name, number = link.get("name"), link.get("version")
+        if not isinstance(name, str) or not name:
+            template = link.get("template")
+            match = inline_bodies.get(template) if isinstance(template, str) else None
+            if match is not None:
+                links[span_id] = PromptLink(match[0], match[1], match[2], None)
+            elif isinstance(template, str):
+                links[span_id] = PromptLink(
+                    None, number, None,
+                    "the span recorded its template inline, and no prompt has a version with that text; "
+                    "import it with POST /api/v1/prompts/import",
+                )  # fmt: skip
+            continue
+        if name not in known:
+            reason = f"no prompt named {name!r} in this project"
+        elif not isinstance(number, int):
+            reason = (
+                "the span records no version number"
+                if number is None
+                else f"version {number!r} is not a number"
+            )
+        elif (name, number) not in versions:
+            reason = f"prompt {name!r} has no version {number}"
+        else:
+            links[span_id] = PromptLink(name, number, versions[(name, number)], None)
+            continue
+        links[span_id] = PromptLink(name, number, None, reason)
+    return links
+
+
+def import_span_template(
+    sessions: sessionmaker[Session], project_rowid: int, name: str, span: SpanRecord, source: str
+) -> PromptVersionView:
+    """A template a span recorded inline (OpenInference's `llm.prompt_template.template`) as the
+    next version of prompt `name`; the span, and every span with the same template, then links to it."""
+    link = span.prompt_template if isinstance(span.prompt_template, dict) else {}
+    template = link.get("template")
+    if not isinstance(template, str) or not template:
+        raise Unprocessable(f"span {span.span_id} recorded no template inline (llm.prompt_template.template)")
+    return create_version(
+        sessions, project_rowid, name, "text", template, commit_message=f"imported from {source}"
+    )

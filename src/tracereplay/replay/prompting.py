@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from tracereplay.errors import NotFound, Unprocessable
 from tracereplay.ingest.records import SpanRecord
 from tracereplay.prompts import templates
-from tracereplay.prompts.service import PromptVersionView, get_version, get_version_by_id
+from tracereplay.prompts.service import (
+    PromptLink,
+    PromptVersionView,
+    get_version,
+    get_version_by_id,
+    resolve_links,
+)
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,9 @@ def plan_prompt_replay(
         raise Unprocessable(
             f"{exc.message}; GET /api/v1/prompts/NAME/versions lists a prompt's version ids"
         ) from exc
-    linked = [span for span in llm_spans if _link(span).get("name") == target.name]
+    with sessions() as session:
+        links = resolve_links(session, project_rowid, llm_spans)
+    linked = [span for span in llm_spans if span.span_id in links and links[span.span_id].name == target.name]
     if not linked:
         raise Unprocessable(
             f"no LLM span of this trace was produced from prompt {target.name!r}; link spans to their "
@@ -137,12 +145,13 @@ def plan_prompt_replay(
     problems: list[dict[str, Any]] = []
     recorded_versions: dict[Any, tuple[str, Any]] = {}
     for span in linked:
-        link = _link(span)
+        link = links[span.span_id]
         try:
-            number = link.get("version")
-            if number not in recorded_versions:
-                recorded_versions[number] = _recorded(sessions, project_rowid, target, link)
-            rewrites[span.span_id] = rewrite(span, *recorded_versions[number], target)
+            if link.version not in recorded_versions:
+                recorded_versions[link.version] = _recorded(
+                    sessions, project_rowid, target, link, _link(span)
+                )
+            rewrites[span.span_id] = rewrite(span, *recorded_versions[link.version], target)
         except _SpanProblem as problem:
             problems.append({"span_id": span.span_id, "span": span.name, "reason": problem.reason,
                              "missing_variables": problem.missing})  # fmt: skip
@@ -156,17 +165,17 @@ def plan_prompt_replay(
 
 
 def _recorded(
-    sessions: sessionmaker[Session], project_rowid: int, target: PromptVersionView, link: dict[str, Any]
+    sessions: sessionmaker[Session],
+    project_rowid: int,
+    target: PromptVersionView,
+    link: PromptLink,
+    recorded: dict[str, Any],
 ) -> tuple[str, Any]:
     """The type and body of the version a span was rendered from: the stored one, else the
     template the span recorded inline (OpenInference's `llm.prompt_template.template`)."""
-    number = link.get("version")
-    if isinstance(number, int):
-        try:
-            recorded = get_version(sessions, project_rowid, target.name, version=number)
-            return recorded.type, recorded.prompt
-        except NotFound:
-            pass
-    if isinstance(link.get("template"), str) and target.type == "text":
-        return "text", link["template"]
-    raise _SpanProblem(f"it links to version {number!r} of {target.name!r}, which is not stored")
+    if link.linked and isinstance(link.version, int):
+        stored = get_version(sessions, project_rowid, target.name, version=link.version)
+        return stored.type, stored.prompt
+    if isinstance(recorded.get("template"), str) and target.type == "text":
+        return "text", recorded["template"]
+    raise _SpanProblem(f"its link is unlinked: {link.reason}")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tracereplay.db.models import Replay, Span, Trace, TraceTag
 from tracereplay.errors import InvalidInput, NotFound
 from tracereplay.ingest.records import SpanRecord
+from tracereplay.prompts.service import PromptLink, resolve_links
 
 ESCAPE = "\\"
 SortField = Literal["start_time", "duration_ms", "total_tokens", "cost", "span_count"]
@@ -101,6 +102,7 @@ class TraceDetail:
     spans: list[SpanRecord]  # ordered by start time
     tree: list[dict[str, Any]] = field(default_factory=list)
     replay_ids: list[str] = field(default_factory=list)  # newest first
+    prompt_links: dict[str, PromptLink] = field(default_factory=dict)  # by span id
 
 
 def retention_cutoff(retention_days: int) -> datetime | None:
@@ -281,17 +283,20 @@ def get_trace(
             )
         )
         view = TraceView.of(trace, _tags(session, [trace.id])[trace.id])
-    return TraceDetail(view, spans, span_tree(spans), replay_ids)
+        links = resolve_links(session, project_rowid, spans)
+    return TraceDetail(view, spans, span_tree(spans), replay_ids, links)
 
 
 def get_span(
     sessions: sessionmaker[Session], project_rowid: int, trace_id: str, span_id: str, retention_days: int = 0
-) -> SpanRecord:
+) -> tuple[SpanRecord, PromptLink | None]:
+    """One span, and what its prompt link resolves to (None when it records none)."""
     with sessions() as session:
         trace = find_trace(session, project_rowid, trace_id, retention_days)
-        span = session.scalar(
+        stored = session.scalar(
             select(Span).where(Span.trace_rowid == trace.id, Span.span_id == span_id.lower())
         )
-        if span is None:
+        if stored is None:
             raise NotFound(f"span {span_id} not found in trace {trace.trace_id}")
-        return SpanRecord.from_stored(span, trace.trace_id)
+        span = SpanRecord.from_stored(stored, trace.trace_id)
+        return span, resolve_links(session, project_rowid, [span]).get(span.span_id)
