@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from tracereplay.ingest.otlp import NORMALISED_FIELDS, build_span
-from tracereplay.ingest.records import SpanRecord
+from tracereplay.ingest.otlp import NORMALISED_FIELDS, TRACE_HINTS, build_span
+from tracereplay.ingest.records import SpanRecord, TraceHints
 
 
 def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[SpanRecord]:
@@ -35,8 +35,9 @@ def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[SpanRecord]:
         for name in NORMALISED_FIELDS:
             if item.get(name) is not None:
                 setattr(record, name, item[name])
-        for name in ("session_id", "user_id", "tags", "metadata"):
+        for name in TRACE_HINTS:
             if item.get(name) is not None:
+                record.trace = record.trace or TraceHints()
                 setattr(record.trace, name, item[name])
         records.append(record)
     return records

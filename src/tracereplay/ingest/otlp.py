@@ -27,6 +27,7 @@ from tracereplay.ingest.records import IncomingLog, SpanRecord, TraceHints
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATUS_CODES = ("UNSET", "OK", "ERROR")
 
+TRACE_HINTS = ("session_id", "user_id", "tags", "metadata")  # normalised fields about the trace
 # Record fields filled from the normalised fields (all but the trace-level hints).
 NORMALISED_FIELDS = (
     "kind", "provider", "model", "invocation_parameters", "input_messages", "output_messages",
@@ -173,13 +174,15 @@ def build_span(
     fields = normalise(attributes, events or ())
     environment = resource.get("deployment.environment.name") or resource.get("deployment.environment")
     metadata = fields.get("metadata")
-    hints = TraceHints(
-        session_id=_text(fields.get("session_id")),
-        user_id=_text(fields.get("user_id")),
-        environment=_text(environment),
-        tags=[str(tag) for tag in fields.get("tags") or ()],
-        metadata=metadata if isinstance(metadata, dict) else None,
-    )
+    hints = None  # most spans say nothing of their trace: no object to build, send and read
+    if environment is not None or any(key in fields for key in TRACE_HINTS):
+        hints = TraceHints(
+            session_id=_text(fields.get("session_id")),
+            user_id=_text(fields.get("user_id")),
+            environment=_text(environment),
+            tags=[str(tag) for tag in fields.get("tags") or ()],
+            metadata=metadata if isinstance(metadata, dict) else None,
+        )
     return SpanRecord(
         trace_id,
         span_id,
