@@ -267,3 +267,40 @@ def test_inline_templates_are_imported_in_one_call_then_replayed(
     sent = [body["messages"] for body in llm_server.bodies]
     assert [{"role": "user", "content": "Translate good morning into German, politely."}] in sent
     assert SUMMARY in sent  # the span of another prompt keeps its messages
+
+
+def test_a_history_placeholder_keeps_the_messages_recorded_for_it(
+    prompt_client: TestClient, llm_server: LLMServer
+) -> None:
+    """The history variable holds messages as the app passed them (OpenAI shape, a tool call);
+    the replay sends the messages recorded for the placeholder, tool call and all."""
+    history_as_sent = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_0", "type": "function", "function": {"name": "greet", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "hello"},
+    ]  # fmt: skip
+    history_recorded = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "tool_calls": [{"id": "call_0", "name": "greet", "arguments": "{}"}]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "hello"},
+    ]
+    variables = {**VARIABLES, "history": history_as_sent}
+    recorded = [{"role": "system", "content": "You are a support agent for Acme."}, *history_recorded,
+                {"role": "user", "content": "Where is order 42?"}]  # fmt: skip
+    attributes = {**llm(recorded, linked=True), "tracereplay.prompt.variables": json.dumps(variables)}
+    create_version(prompt_client, SYSTEM_V1)
+    second = create_version(prompt_client, SYSTEM_V2)
+    trace_id = new_trace_id()
+    body = trace_request([span(trace_id, new_span_id(), "plan", attributes=attributes)]).SerializeToString()
+    assert prompt_client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+    created = prompt_client.post(
+        f"/api/v1/traces/{trace_id}/replays", json={"promptTemplateVersionId": second["version_id"]}
+    )
+    assert created.status_code == 202, created.text
+    assert wait_for(prompt_client, created.json()["replay_id"])["status"] == "COMPLETED"
+    sent = llm_server.bodies[-1]["messages"]
+    assert sent[0]["content"] == "You are a friendly support agent for Acme. Answer in one sentence."
+    assert sent[2]["tool_calls"][0]["function"] == {"name": "greet", "arguments": "{}"}
+    assert sent[3] == {"role": "tool", "tool_call_id": "call_0", "content": "hello"}
+    assert sent[4] == {"role": "user", "content": "Where is order 42?"}

@@ -130,7 +130,7 @@ def test_bad_prompts_and_edits_are_refused(client: TestClient) -> None:
          409, "prompt versions are immutable: version 1 of 'support' cannot be changed; create a new version "
               "(POST /api/v1/prompts with the same name) and move a label to it"),
         (client.post("/api/v1/prompts/support/labels", json={"label": "latest", "version": 1}),
-         422, 'the "latest" label always names the newest version; it cannot be set'),
+         422, 'the "latest" label always names the newest version; it cannot be set or removed'),
         (client.post("/api/v1/prompts/support/labels", json={"label": "production", "version": 7}),
          404, "prompt 'support' has no version 7"),
         (client.get("/api/v1/prompts/nope"), 404,
@@ -192,3 +192,36 @@ def test_concurrent_versions_and_label_moves(server: RunningServer) -> None:
             client.get("/api/v1/prompts/race", params={"label": "production"}).json()["version"]
             == labelled[0]
         )
+
+
+def test_odd_recorded_links_and_numbers_are_answered_not_crashed(client: TestClient) -> None:
+    from tests.otlp_builders import PROTOBUF, new_span_id, new_trace_id, span, trace_request
+
+    create(client, SUPPORT_V1)
+    trace_id = new_trace_id()
+    spans = [
+        span(trace_id, new_span_id(), "float-version", attributes={
+            "openinference.span.kind": "LLM", "llm.prompt_template.template": "Hi {{x}}",
+            "llm.prompt_template.version": 1.5, "tracereplay.prompt.name": "support"}),
+        span(trace_id, new_span_id(), "odd-digits", attributes={
+            "openinference.span.kind": "LLM", "tracereplay.prompt.name": "support",
+            "tracereplay.prompt.version": "²"}),
+        span(trace_id, new_span_id(), "string-one", attributes={
+            "openinference.span.kind": "LLM", "tracereplay.prompt.name": "support",
+            "tracereplay.prompt.version": "1"}),
+    ]  # fmt: skip
+    body = trace_request(spans).SerializeToString()
+    assert client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+    links = {s["name"]: s["prompt"] for s in client.get(f"/api/v1/traces/{trace_id}").json()["spans"]}
+    assert links["float-version"]["reason"] == "version '1.5' is not a number"
+    assert links["odd-digits"]["reason"] == "version '²' is not a number"
+    assert (links["string-one"]["linked"], links["string-one"]["version"]) == (True, 1)
+
+    huge = client.post("/api/v1/prompts/support/versions/1/render",
+                       json={"variables": {"company": 10**30, "question": "q", "history": []}})  # fmt: skip
+    assert huge.status_code == 422 and "variable company cannot be stored as JSON" in huge.text
+    bad_config = client.post("/api/v1/prompts", json={"name": "support", "type": "chat", "prompt": SUPPORT_V1,
+                                                      "config": {"model": 7}})  # fmt: skip
+    assert bad_config.status_code == 422
+    assert client.get("/api/v1/prompts/support/versions/99999999999999999999").status_code == 422
+    assert client.get("/api/v1/prompts/bad%00name").status_code == 404

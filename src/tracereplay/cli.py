@@ -619,6 +619,13 @@ def prompts_create(
     _print_version(created)
 
 
+def _json_option(text: str, what: str) -> object:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise TraceReplayError(f"{what}: not valid JSON ({exc})") from exc
+
+
 @prompts_app.command("label")
 def prompts_label(name: str, label: str, version: int, project: ProjectOption = None) -> None:
     """Move LABEL of prompt NAME to VERSION."""

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from tracereplay.api.deps import principal_dependency
 from tracereplay.api.schemas import (
@@ -18,9 +18,12 @@ from tracereplay.api.schemas import (
     RenderOut,
 )
 from tracereplay.context import AppContext
+from tracereplay.ingest.conventions.prompt_links import MAX_VERSION
 from tracereplay.projects.service import Principal
 from tracereplay.prompts import service as prompts
 from tracereplay.traces.queries import get_span
+
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_VERSION, description="A version number")]
 
 
 def prompts_router(ctx: AppContext) -> APIRouter:
@@ -76,7 +79,7 @@ def prompts_router(ctx: AppContext) -> APIRouter:
     def get_prompt(
         name: str,
         principal: Auth,
-        version: Annotated[int | None, Query(ge=1)] = None,
+        version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
         label: Annotated[str | None, Query(examples=["production"])] = None,
     ) -> PromptVersionOut:
         return PromptVersionOut.of(
@@ -89,7 +92,7 @@ def prompts_router(ctx: AppContext) -> APIRouter:
         return PromptVersionList(versions=[PromptVersionOut.of(v) for v in found])
 
     @router.get("/prompts/{name}/versions/{version}", summary="One version of a prompt")
-    def version(name: str, version: int, principal: Auth) -> PromptVersionOut:
+    def version(name: str, version: VersionNumber, principal: Auth) -> PromptVersionOut:
         return PromptVersionOut.of(
             prompts.get_version(ctx.sessions, principal.project_rowid, name, version=version)
         )
@@ -101,7 +104,7 @@ def prompts_router(ctx: AppContext) -> APIRouter:
         description="A version is immutable; create a new version and move a label to it.",
     )
     @router.patch("/prompts/{name}/versions/{version}", status_code=409, include_in_schema=False)
-    def edit_version(name: str, version: int, principal: Auth) -> None:
+    def edit_version(name: str, version: VersionNumber, principal: Auth) -> None:
         prompts.get_version(ctx.sessions, principal.project_rowid, name, version=version)  # 404 first
         prompts.refuse_edit(name, version)
 
@@ -125,7 +128,7 @@ def prompts_router(ctx: AppContext) -> APIRouter:
         summary="Render a version with variables",
         description="422 names every missing variable, and placeholders that are not lists of messages.",
     )
-    def render(name: str, version: int, body: RenderIn, principal: Auth) -> RenderOut:
+    def render(name: str, version: VersionNumber, body: RenderIn, principal: Auth) -> RenderOut:
         found = prompts.get_version(ctx.sessions, principal.project_rowid, name, version=version)
         return RenderOut(
             version_id=found.version_id,
@@ -139,8 +142,8 @@ def prompts_router(ctx: AppContext) -> APIRouter:
     def diff(
         name: str,
         principal: Auth,
-        base: Annotated[int, Query(ge=1, description="The older version")],
-        target: Annotated[int, Query(ge=1, description="The newer version")],
+        base: Annotated[int, Query(ge=1, le=MAX_VERSION, description="The older version")],
+        target: Annotated[int, Query(ge=1, le=MAX_VERSION, description="The newer version")],
     ) -> PromptDiffOut:
         changes = prompts.diff_versions(ctx.sessions, principal.project_rowid, name, base, target)
         return PromptDiffOut(name=name, base=base, target=target, **changes)

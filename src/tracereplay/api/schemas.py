@@ -373,7 +373,7 @@ class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str = Field(min_length=1, max_length=100, examples=["production"])
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 class RenderIn(BaseModel):

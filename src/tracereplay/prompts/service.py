@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tracereplay.db.models import PromptLabel, PromptTemplate, PromptVersion, utcnow
 from tracereplay.db.upsert import upsert
 from tracereplay.errors import Conflict, NotFound, Unprocessable
+from tracereplay.ingest.conventions.prompt_links import link_version
 from tracereplay.ingest.records import SpanRecord
 from tracereplay.prompts import templates
 from tracereplay.prompts.templates import Variables
@@ -71,7 +72,7 @@ def _checked_name(name: str) -> str:
 
 def _checked_label(label: str) -> str:
     if label == LATEST:
-        raise Unprocessable('the "latest" label always names the newest version; it cannot be set')
+        raise Unprocessable('the "latest" label always names the newest version; it cannot be set or removed')
     if not LABEL.fullmatch(label):
         raise Unprocessable(
             f"invalid label {label[:80]!r}: 1 to 100 lowercase letters, digits, _ . - (e.g. production)"
@@ -79,7 +80,21 @@ def _checked_label(label: str) -> str:
     return label
 
 
+def _exists(sessions: sessionmaker[Session], project_rowid: int, name: str) -> bool:
+    with sessions() as session:
+        return (
+            session.scalar(
+                select(PromptTemplate.id).where(
+                    PromptTemplate.project_rowid == project_rowid, PromptTemplate.name == name
+                )
+            )
+            is not None
+        )
+
+
 def _template(session: Session, project_rowid: int, name: str) -> PromptTemplate:
+    if not NAME.fullmatch(name):  # also keeps NUL and other bytes PostgreSQL refuses out of queries
+        raise NotFound(f"no prompt named {name[:80]!r} in this project; GET /api/v1/prompts lists them")
     template = session.scalar(
         select(PromptTemplate).where(
             PromptTemplate.project_rowid == project_rowid, PromptTemplate.name == name
@@ -149,6 +164,7 @@ def create_version(
     """Version N+1 of template `name` (version 1 of a new template), with `labels` moved to it."""
     _checked_name(name)
     templates.check_body(prompt_type, prompt)
+    templates.check_config(config)
     wanted = [_checked_label(label) for label in dict.fromkeys(labels or [])]
     for attempt in range(5):
         try:
@@ -205,6 +221,8 @@ def list_prompts(sessions: sessionmaker[Session], project_rowid: int) -> list[Pr
     with sessions() as session:
         newest = (
             select(PromptVersion.template_rowid, func.max(PromptVersion.version).label("version"))
+            .join(PromptTemplate, PromptTemplate.id == PromptVersion.template_rowid)
+            .where(PromptTemplate.project_rowid == project_rowid)
             .group_by(PromptVersion.template_rowid)
             .subquery()
         )
@@ -372,51 +390,45 @@ def resolve_links(session: Session, project_rowid: int, spans: Iterable[SpanReco
     names = {link["name"] for link in recorded.values() if isinstance(link.get("name"), str)}
     versions: dict[tuple[str, int], str] = {}
     known: set[str] = set()
-    inline_bodies: dict[str, tuple[str, int, str]] = {}
-    needs_inline = any(
-        not link.get("name") and isinstance(link.get("template"), str) for link in recorded.values()
-    )
-    query = (
-        select(
-            PromptTemplate.name,
-            PromptVersion.version,
-            PromptVersion.version_id,
-            PromptVersion.type,
-            PromptVersion.body,
+    if names:
+        rows = session.execute(
+            select(PromptTemplate.name, PromptVersion.version, PromptVersion.version_id)
+            .join(PromptVersion, PromptVersion.template_rowid == PromptTemplate.id)
+            .where(PromptTemplate.project_rowid == project_rowid, PromptTemplate.name.in_(names))
         )
-        .join(PromptVersion, PromptVersion.template_rowid == PromptTemplate.id)
-        .where(PromptTemplate.project_rowid == project_rowid)
-    )
-    if not needs_inline:
-        query = query.where(PromptTemplate.name.in_(names))
-    for name, number, version_id, prompt_type, body in session.execute(query.order_by(PromptVersion.version)):
-        known.add(name)
-        versions[(name, number)] = version_id
-        if prompt_type == "text" and isinstance(body, str):
-            inline_bodies.setdefault(body, (name, number, version_id))
+        for stored_name, stored_number, version_id in rows:
+            known.add(stored_name)
+            versions[(stored_name, stored_number)] = version_id
+    inline = {
+        link["template"]
+        for link in recorded.values()
+        if not link.get("name") and isinstance(link.get("template"), str)
+    }
+    matches = _inline_matches(session, project_rowid, inline) if inline else {}
     links = {}
     for span_id, link in recorded.items():
-        name, number = link.get("name"), link.get("version")
-        if not isinstance(name, str) or not name:
+        name, number = link.get("name"), link_version(link.get("version"))
+        if not isinstance(name, str) or not name:  # a template recorded inline, not by name
             template = link.get("template")
-            match = inline_bodies.get(template) if isinstance(template, str) else None
-            if match is not None:
-                links[span_id] = PromptLink(match[0], match[1], match[2], None)
-            elif isinstance(template, str):
-                links[span_id] = PromptLink(
+            if not isinstance(template, str):
+                continue
+            match = matches.get(template)
+            links[span_id] = (
+                PromptLink(*match, None)
+                if match is not None
+                else PromptLink(
                     None, number, None,
                     "the span recorded its template inline, and no prompt has a version with that text; "
                     "import it with POST /api/v1/prompts/import",
-                )  # fmt: skip
+                )
+            )  # fmt: skip
             continue
         if name not in known:
             reason = f"no prompt named {name!r} in this project"
+        elif number is None:
+            reason = "the span records no version number"
         elif not isinstance(number, int):
-            reason = (
-                "the span records no version number"
-                if number is None
-                else f"version {number!r} is not a number"
-            )
+            reason = f"version {number!r} is not a number"
         elif (name, number) not in versions:
             reason = f"prompt {name!r} has no version {number}"
         else:
@@ -424,6 +436,22 @@ def resolve_links(session: Session, project_rowid: int, spans: Iterable[SpanReco
             continue
         links[span_id] = PromptLink(name, number, None, reason)
     return links
+
+
+def _inline_matches(session: Session, project_rowid: int, texts: set[str]) -> dict[str, tuple[str, int, str]]:
+    """Template text -> (prompt, version, version id) of the first stored text version with
+    exactly that text (oldest prompt and version first, so the answer never changes)."""
+    found: dict[str, tuple[str, int, str]] = {}
+    rows = session.execute(
+        select(PromptTemplate.name, PromptVersion.version, PromptVersion.version_id, PromptVersion.body)
+        .join(PromptVersion, PromptVersion.template_rowid == PromptTemplate.id)
+        .where(PromptTemplate.project_rowid == project_rowid, PromptVersion.type == "text")
+        .order_by(PromptTemplate.id, PromptVersion.version)
+    )
+    for name, number, version_id, body in rows:
+        if isinstance(body, str) and body in texts:
+            found.setdefault(body, (name, number, version_id))
+    return found
 
 
 def import_span_template(
@@ -435,6 +463,11 @@ def import_span_template(
     template = link.get("template")
     if not isinstance(template, str) or not template:
         raise Unprocessable(f"span {span.span_id} recorded no template inline (llm.prompt_template.template)")
+    for version in (
+        list_versions(sessions, project_rowid, name) if _exists(sessions, project_rowid, name) else []
+    ):
+        if version.type == "text" and version.prompt == template:
+            return version  # already stored: spans with this text link to it
     return create_version(
         sessions, project_rowid, name, "text", template, commit_message=f"imported from {source}"
     )

@@ -14,11 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from tracereplay.errors import Unprocessable
 from tracereplay.jsontext import json_dumps
 
 PromptType = Literal["text", "chat"]
-VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+VARIABLE_NAME = r"[A-Za-z_][A-Za-z0-9_.-]*"
+VARIABLE = re.compile(r"\{\{\s*(" + VARIABLE_NAME + r")\s*\}\}")
 MAX_BODY_CHARACTERS = 200_000
 
 
@@ -55,11 +58,33 @@ def check_body(prompt_type: str, body: Any) -> None:
         ]
         if problems:
             raise Unprocessable("invalid chat prompt: " + "; ".join(problems), details=problems)
-        size = len(json_dumps(body))
+        size = len(_json("the prompt", body))
     else:
         raise Unprocessable(f'prompt type must be "text" or "chat", not {prompt_type!r}')
     if size > MAX_BODY_CHARACTERS:
         raise Unprocessable(f"a prompt is at most {MAX_BODY_CHARACTERS} characters, this one has {size}")
+    if "\x00" in (body if isinstance(body, str) else _json("the prompt", body)):
+        raise Unprocessable("a prompt cannot contain NUL characters (\\u0000)")
+
+
+def check_config(config: Any) -> None:
+    """A version's config: an object whose `model`, if given, is a name; every other key is a
+    model parameter, checked when a replay uses it."""
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise Unprocessable('a prompt config is an object, e.g. {"model": "gpt-4o-mini", "temperature": 0.2}')
+    if "model" in config and (not isinstance(config["model"], str) or not config["model"].strip()):
+        raise Unprocessable("config.model must be a model name, e.g. gpt-4o-mini or openai:gpt-4o-mini")
+    if "\x00" in _json("the config", config):
+        raise Unprocessable("a prompt config cannot contain NUL characters (\\u0000)")
+
+
+def _json(what: str, value: Any) -> str:
+    try:
+        return json_dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise Unprocessable(f"{what} cannot be stored as JSON: {exc}") from exc
 
 
 def _message_problem(index: int, message: Any) -> str | None:
@@ -67,8 +92,8 @@ def _message_problem(index: int, message: Any) -> str | None:
         return f"message {index} is not an object"
     if is_placeholder(message):
         name = message.get("name")
-        if not isinstance(name, str) or not VARIABLE.fullmatch(f"{{{{{name}}}}}"):
-            return f"placeholder {index} needs a variable name (letters, digits, _ . -)"
+        if not isinstance(name, str) or not re.fullmatch(VARIABLE_NAME, name):
+            return f"placeholder {index} needs a variable name (letters, digits, _ . -; not a digit first)"
         return None
     if not isinstance(message.get("role"), str) or not message["role"]:
         return f"message {index} has no role"
@@ -88,7 +113,7 @@ def variables(prompt_type: str, body: Any) -> Variables:
 def _substitute(text: str, values: dict[str, Any]) -> str:
     def value_of(match: re.Match[str]) -> str:
         value = values[match.group(1)]
-        return value if isinstance(value, str) else json_dumps(value)
+        return value if isinstance(value, str) else _json(f"variable {match.group(1)}", value)
 
     return VARIABLE.sub(value_of, text)
 
@@ -117,13 +142,21 @@ def render(prompt_type: str, body: Any, values: dict[str, Any]) -> str | list[di
         )
     if prompt_type == "text":
         return _substitute(body, values)
-    rendered: list[dict[str, Any]] = []
+    return [message for _, messages in segments(body, values) for message in messages]
+
+
+def segments(
+    body: list[dict[str, Any]], values: dict[str, Any]
+) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """A chat body rendered piece by piece: (None, [message]) for each message, (name, the
+    variable's messages) for each placeholder. `render` checks the variables first."""
+    pieces: list[tuple[str | None, list[dict[str, Any]]]] = []
     for message in body:
         if is_placeholder(message):
-            rendered += [dict(item) for item in values[message["name"]]]
+            pieces.append((message["name"], [dict(item) for item in values[message["name"]]]))
         else:
-            rendered.append({**message, "content": _substitute(message["content"], values)})
-    return rendered
+            pieces.append((None, [{**message, "content": _substitute(message["content"], values)}]))
+    return pieces
 
 
 def _lines(prompt_type: str, body: Any) -> list[str]:

@@ -66,6 +66,41 @@ def _same(recorded: dict[str, Any], rendered: dict[str, Any]) -> bool:
     return recorded.get("role") == rendered.get("role") and recorded.get("content") == rendered.get("content")
 
 
+def _same_turn(recorded: dict[str, Any], given: dict[str, Any]) -> bool:
+    """A recorded message against one a placeholder variable held: the instrumentation may
+    have recorded it in another shape (tool calls, empty content), so the role, and the text
+    where both have one."""
+    if recorded.get("role") != given.get("role"):
+        return False
+    text, other = recorded.get("content"), given.get("content")
+    return not (isinstance(text, str) and isinstance(other, str) and text != other)
+
+
+def _chat_rewrite(
+    messages: list[dict[str, Any]], recorded_body: Any, target_body: Any, variables: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The leading messages the recorded version rendered, replaced by the new version's. A
+    placeholder keeps the messages recorded for it (as the app sent them, tool calls and all)."""
+    recorded_slices: dict[str, list[dict[str, Any]]] = {}
+    position = 0
+    for name, rendered in templates.segments(recorded_body, variables):
+        chunk = messages[position : position + len(rendered)]
+        same = _same_turn if name is not None else _same
+        if len(chunk) < len(rendered) or not all(same(m, r) for m, r in zip(chunk, rendered, strict=True)):
+            raise _SpanProblem(
+                "its input does not start with its recorded version rendered with its variables"
+            )
+        if name is not None:
+            recorded_slices.setdefault(name, chunk)
+        position += len(rendered)
+    head = [
+        message
+        for name, rendered in templates.segments(target_body, variables)
+        for message in (recorded_slices.get(name, rendered) if name is not None else rendered)
+    ]
+    return head + messages[position:]
+
+
 def rewrite(
     span: SpanRecord, recorded_type: str, recorded_body: Any, target: PromptVersionView
 ) -> PromptRewrite:
@@ -89,16 +124,16 @@ def rewrite(
     try:
         new = target.render(variables)
     except Unprocessable as exc:
-        raise _SpanProblem(exc.message) from exc
+        details = exc.details if isinstance(exc.details, dict) else {}
+        raise _SpanProblem(exc.message, details.get("missing_variables", [])) from exc
     messages = [dict(message) for message in span.input_messages or []]
     if isinstance(old, list) and isinstance(new, list):
-        head = messages[: len(old)]
-        if len(head) < len(old) or not all(_same(m, r) for m, r in zip(head, old, strict=True)):
-            raise _SpanProblem(
-                "its input does not start with its recorded version rendered with its variables"
-            )
-        messages = new + messages[len(old) :]
+        messages = _chat_rewrite(messages, recorded_body, target.prompt, variables)
     elif isinstance(old, str) and isinstance(new, str):
+        if not old:
+            raise _SpanProblem(
+                "its recorded version renders to empty text, which cannot be found in its input"
+            )
         for message in messages:
             content = message.get("content")
             if isinstance(content, str) and old in content:

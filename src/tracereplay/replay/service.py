@@ -181,7 +181,15 @@ def create_replay(
     if request.prompt_template_version_id is not None:
         rewrites = plan_prompt_replay(sessions, project_rowid, request.prompt_template_version_id, llm_spans)
         for planned in rewrites.values():
-            validate_parameters(planned.parameters)  # the version's config
+            try:
+                validate_parameters(planned.parameters)  # the version's config
+            except Unprocessable as exc:
+                link = planned.prompt_template
+                raise Unprocessable(
+                    f"the config of version {link['version']} of prompt {link['name']!r}: {exc.message}",
+                    details=exc.details,
+                ) from exc
+            break  # every rewrite carries the same version's config
     unresolved = []
     for span in llm_spans:
         rewrite = rewrites.get(span.span_id)

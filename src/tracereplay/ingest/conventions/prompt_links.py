@@ -21,14 +21,20 @@ LINK_KEYS = (
 )
 
 
-def _version(value: Any) -> int | str | None:
-    """A version number as a number when it is one ("3" -> 3), else as recorded."""
-    if isinstance(value, bool) or value is None:
+MAX_VERSION = 2**31 - 1
+
+
+def link_version(value: Any) -> int | str | None:
+    """A recorded version as a number when it is one (3, "3" -> 3), else as text ("v1.0");
+    None when nothing usable was recorded. Whatever the attribute held, never raises."""
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    return int(text) if text.isdigit() else text or None
+        return value if 0 < value <= MAX_VERSION else str(value)
+    text = (value if isinstance(value, str) else str(value)).strip()[:100]
+    if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_VERSION:
+        return int(text)
+    return text or None
 
 
 def prompt_link(attributes: Any) -> dict[str, Any]:
@@ -38,7 +44,7 @@ def prompt_link(attributes: Any) -> dict[str, Any]:
         if not isinstance(name, str) or not name:
             continue
         link: dict[str, Any] = {"name": name}
-        version = _version(attributes.get(version_key))
+        version = link_version(attributes.get(version_key))
         if version is not None:
             link["version"] = version
         if variables_key is not None:
