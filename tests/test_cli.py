@@ -198,6 +198,15 @@ def test_prompts_create_show_label_render_diff(tmp_path: Path) -> None:
     refused = run(env, "prompts", "create", "support", "--file", str(text))
     assert error_lines(refused.stderr)[0].startswith("error: prompt 'support' is a chat prompt")
 
+    # A template an OpenInference span recorded inline becomes a prompt of its own.
+    trace_id, span_id = new_trace_id(), new_span_id()
+    inline = {"openinference.span.kind": "LLM", "llm.prompt_template.template": "Translate {{text}}."}
+    export = tmp_path / "inline.json"
+    export.write_text(json.dumps(otlp_json([span(trace_id, span_id, "translate", attributes=inline)])))
+    ok(env, "import", str(export))
+    imported = ok(env, "prompts", "import", trace_id, span_id, "translate")
+    assert "translate version 1 (text, latest)" in imported and "Translate {{text}}." in imported
+
 
 def test_commands_that_only_read_start_no_queue(tmp_path: Path) -> None:
     home = tmp_path / "home"

@@ -619,6 +619,19 @@ def prompts_create(
     _print_version(created)
 
 
+@prompts_app.command("import")
+def prompts_import(trace_id: str, span_id: str, name: str, project: ProjectOption = None) -> None:
+    """Store the template span SPAN_ID of TRACE_ID recorded inline as the next version of NAME."""
+    from tracereplay.prompts.service import import_span_template
+    from tracereplay.traces.queries import get_span
+
+    with _context() as ctx:
+        rowid = _project_rowid(ctx, project)
+        span, _ = get_span(ctx.sessions, rowid, trace_id, span_id, ctx.settings.retention_days)
+        version = import_span_template(ctx.sessions, rowid, name, span, f"span {span_id} of trace {trace_id}")
+    _print_version(version)
+
+
 def _json_option(text: str, what: str) -> object:
     try:
         return orjson.loads(text)
