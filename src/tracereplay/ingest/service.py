@@ -9,6 +9,7 @@ group-committing writer of the process. Nothing else writes spans.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -61,7 +62,18 @@ class Ingestion:
     async def store_otlp_traces(self, project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
         """Decode and durably store an OTLP trace export request; the result says what was rejected."""
         decoded = await self._helpers.decode_traces(body, json_mode)
-        if decoded.spans:
+        if decoded.pickled_spans is not None and decoded.pickled_count:
+            prices = await self._prices.book_async(project_rowid)
+            pickled = decoded.pickled_spans
+
+            def load() -> list[SpanRecord]:  # in the writer thread
+                spans: list[SpanRecord] = pickle.loads(pickled)
+                price_spans(spans, prices)
+                return spans
+
+            job = self._writer.submit(project_rowid, load=load, count=decoded.pickled_count)
+            await asyncio.wrap_future(job)
+        elif decoded.spans:
             await self.store_spans_async(project_rowid, decoded.spans)
         return decoded
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +32,17 @@ class _Job:
     spans: list[SpanRecord] = field(default_factory=list)
     logs: list[IncomingLog] = field(default_factory=list)
     future: Future[int] = field(default_factory=Future)
+    # Spans still to be produced, in the writer thread (see `IngestWriter.submit`), and how many.
+    load: Callable[[], list[SpanRecord]] | None = None
+    count: int = 0
 
     @property
     def size(self) -> int:
-        return len(self.spans) + len(self.logs)
+        return len(self.spans) + len(self.logs) + self.count
+
+    def materialize(self) -> None:
+        if self.load is not None:
+            self.spans, self.load, self.count = self.load(), None, 0
 
     def take(self) -> bool:
         """Claim the job for writing; False when its submitter gave up waiting (a request whose
@@ -82,10 +89,20 @@ class IngestWriter:
             thread.join()
 
     def submit(
-        self, project_rowid: int, *, spans: Sequence[SpanRecord] = (), logs: Sequence[IncomingLog] = ()
+        self,
+        project_rowid: int,
+        *,
+        spans: Sequence[SpanRecord] = (),
+        logs: Sequence[IncomingLog] = (),
+        load: Callable[[], list[SpanRecord]] | None = None,
+        count: int = 0,
     ) -> Future[int]:
-        """Queue records of one project; the future resolves to their count once committed."""
-        job = _Job(project_rowid, list(spans), list(logs))
+        """Queue records of one project; the future resolves to their count once committed.
+
+        `load`, if given, produces `count` more spans in the writer thread, just before they are
+        written (decoded spans sent by a helper process are unpickled and priced there).
+        """
+        job = _Job(project_rowid, list(spans), list(logs), load=load, count=count)
         with self._lock:  # not after `stop` has queued its sentinels: the job would wait forever
             self._start()
             self._queue.put(job)
@@ -110,10 +127,21 @@ class IngestWriter:
                 if job.take():
                     jobs.append(job)
                     size += job.size
+            jobs = [job for job in jobs if self._materialized(job)]
             if jobs:
                 self._write(jobs)
             if stop:
                 return
+
+    @staticmethod
+    def _materialized(job: _Job) -> bool:
+        try:
+            job.materialize()
+        except Exception as exc:  # its spans could not be loaded: that request fails, alone
+            log.exception("could not load the spans of a request")
+            job.future.set_exception(exc)
+            return False
+        return True
 
     def _write(self, jobs: list[_Job]) -> None:
         try:
