@@ -80,18 +80,6 @@ def _checked_label(label: str) -> str:
     return label
 
 
-def _exists(sessions: sessionmaker[Session], project_rowid: int, name: str) -> bool:
-    with sessions() as session:
-        return (
-            session.scalar(
-                select(PromptTemplate.id).where(
-                    PromptTemplate.project_rowid == project_rowid, PromptTemplate.name == name
-                )
-            )
-            is not None
-        )
-
-
 def _template(session: Session, project_rowid: int, name: str) -> PromptTemplate:
     if not NAME.fullmatch(name):  # also keeps NUL and other bytes PostgreSQL refuses out of queries
         raise NotFound(f"no prompt named {name[:80]!r} in this project; GET /api/v1/prompts lists them")
@@ -166,7 +154,9 @@ def create_version(
     templates.check_body(prompt_type, prompt)
     templates.check_config(config)
     wanted = [_checked_label(label) for label in dict.fromkeys(labels or [])]
-    for attempt in range(5):
+    # Numbers are given out under the template's lock; only two creators of a new prompt can
+    # collide (on its name), and the second then finds the prompt on its one retry.
+    for attempt in range(2):
         try:
             with sessions.begin() as session:
                 template = session.scalar(
@@ -212,9 +202,9 @@ def create_version(
                     _move_label(session, template, label, version)
                 return _view(version, name, _labels_by_version(session, template))
         except IntegrityError:
-            if attempt == 4:
+            if attempt:
                 raise
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def list_prompts(sessions: sessionmaker[Session], project_rowid: int) -> list[PromptTemplateView]:
@@ -463,9 +453,11 @@ def import_span_template(
     template = link.get("template")
     if not isinstance(template, str) or not template:
         raise Unprocessable(f"span {span.span_id} recorded no template inline (llm.prompt_template.template)")
-    for version in (
-        list_versions(sessions, project_rowid, name) if _exists(sessions, project_rowid, name) else []
-    ):
+    try:
+        stored = list_versions(sessions, project_rowid, name)
+    except NotFound:
+        stored = []  # a new prompt
+    for version in stored:
         if version.type == "text" and version.prompt == template:
             return version  # already stored: spans with this text link to it
     return create_version(
