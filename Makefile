@@ -5,8 +5,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+# The SDK's own venv for its tests: the SDK alone, as a user's app installs it, with `openai`
+# and two instrumentation libraries (tests/test_sdk.py runs an app there).
+SDK_VENV ?= .venv-sdk
+SDK_SOURCES = sdk/pyproject.toml $(wildcard sdk/src/tracereplay_sdk/*.py)
 
-.PHONY: install install-dev demo serve test lint bench
+.PHONY: install install-dev sdk-venv demo serve test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +34,14 @@ $(LLAMA_WHEELS)/constraints.txt: | $(BIN)/python
 		| sed -E 's/^llama_cpp_python-([^-]+)-.*/llama-cpp-python==\1/' > constraints.txt
 
 # The second install swaps in that build where a venv already had another one.
-$(VENV)/.installed: $(BIN)/python pyproject.toml $(LLAMA_WHEELS)/constraints.txt
-	$(PIP_INSTALL) -e '.[local]'
+# The server renders prompts with the SDK's template module: both are installed from here.
+$(VENV)/.installed: $(BIN)/python pyproject.toml sdk/pyproject.toml $(LLAMA_WHEELS)/constraints.txt
+	$(PIP_INSTALL) -e ./sdk -e '.[local]'
 	$(PIP_INSTALL) --no-index --no-deps --force-reinstall llama-cpp-python
 	touch $@
 
-$(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(LLAMA_WHEELS)/constraints.txt
-	$(PIP_INSTALL) -e '.[dev,local]'
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml sdk/pyproject.toml $(LLAMA_WHEELS)/constraints.txt
+	$(PIP_INSTALL) -e ./sdk -e '.[dev,local]'
 	$(PIP_INSTALL) --no-index --no-deps --force-reinstall llama-cpp-python
 	touch $@ $(VENV)/.installed
 
@@ -44,16 +49,26 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
+$(SDK_VENV)/.installed: $(SDK_SOURCES)
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SDK_VENV)/bin/python -m pip install -q ./sdk 'openai>=1.40' 'openinference-instrumentation-openai>=0.1.60' \
+		'opentelemetry-instrumentation-openai-v2==2.3b0' 'wrapt<2'
+	$(SDK_VENV)/bin/python -m pip install -q --no-deps --force-reinstall ./sdk
+	touch $@
+
+sdk-venv: $(SDK_VENV)/.installed
+
 demo: install
 	$(BIN)/tracereplay demo
 	$(BIN)/tracereplay serve
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src sdk tests bench
+	$(BIN)/ruff format --check src sdk tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint sdk-venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: install-dev

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,10 +191,11 @@ def start_server(
     raise RuntimeError("server did not become ready in 30 s")
 
 
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[RunningServer]:
-    """A real `tracereplay serve` subprocess on the parametrised database."""
-    overrides = {"TRACEREPLAY_INGEST_PROCESSES": "2"}  # helper processes, whatever the CPU count
+@contextmanager
+def serving(settings: Settings, tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    """A real `tracereplay serve` subprocess on the parametrised database (emptied first),
+    with helper processes whatever the CPU count, and `env` on top; stopped on exit."""
+    overrides = {"TRACEREPLAY_INGEST_PROCESSES": "2", **(env or {})}
     if settings.database_url:
         overrides["TRACEREPLAY_DATABASE_URL"] = settings.database_url
         context = AppContext.open(settings)  # migrates, then empties
@@ -205,8 +207,19 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[RunningServer]:
     try:
         yield running
     finally:
-        running.process.terminate()
-        try:
-            running.process.wait(10)
-        except subprocess.TimeoutExpired:
-            running.process.kill()
+        stop_server(running)
+
+
+def stop_server(running: RunningServer) -> None:
+    running.process.terminate()
+    try:
+        running.process.wait(10)
+    except subprocess.TimeoutExpired:
+        running.process.kill()
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[RunningServer]:
+    """A real `tracereplay serve` subprocess on the parametrised database."""
+    with serving(settings, tmp_path) as running:
+        yield running

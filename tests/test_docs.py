@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 import typer.main
 
+import tracereplay_sdk
 from tracereplay.api.app import create_app
 from tracereplay.cli import app as cli_app
 from tracereplay.config import Settings
@@ -37,3 +39,12 @@ def test_every_api_route_is_documented(tmp_path: Path) -> None:
     routes = {path for path in app.openapi()["paths"] if path.startswith(("/api/", "/v1/"))}
     missing = sorted(routes - documented)
     assert not missing, f"undocumented routes: {missing}"
+
+
+def test_every_sdk_name_and_init_argument_is_documented() -> None:
+    sdk = (ROOT / "docs" / "sdk.md").read_text()
+    names = [name for name in tracereplay_sdk.__all__ if not re.search(rf"`{name}\b", sdk)]
+    arguments = [
+        name for name in inspect.signature(tracereplay_sdk.init).parameters if f"`{name}`" not in sdk
+    ]
+    assert not names and not arguments, f"undocumented in docs/sdk.md: {names + arguments}"

@@ -9,10 +9,12 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from tests.conftest import API_KEY, AUTH
+from tests.support.replays import wait_for
 from tracereplay.api.app import create_app
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
 from tracereplay.demo import record_demo_traces
+from tracereplay.prompts.service import list_versions
 
 
 def test_demo_trace_replays_on_the_local_model(tmp_path: Path) -> None:
@@ -59,3 +61,30 @@ def test_demo_trace_replays_on_the_local_model(tmp_path: Path) -> None:
         assert result["total_tokens"] == sum(s["total_tokens"] for s in llm_spans)
         assert result["cost"] == 0.0
         assert replay["result"]["total_tokens"] == result["total_tokens"]
+
+        # Recorded through the SDK from version 1 of its prompt; replayed with version 2.
+        assert all(
+            s["prompt"]["linked"] and s["prompt"]["version"] == 1
+            for s in original["spans"]
+            if s["kind"] == "LLM"
+        )
+        second = client.get("/api/v1/prompts/weather-agent", params={"version": 2}).json()
+        response = client.post(
+            f"/api/v1/traces/{trace_ids[0]}/replays",
+            json={"promptTemplateVersionId": second["version_id"], "modelParameters": {"max_tokens": 8}},
+        )
+        assert response.status_code == 202, response.text
+        replay = wait_for(client, response.json()["replay_id"], timeout=120)
+        assert replay["status"] == "COMPLETED", replay
+        result = client.get(f"/api/v1/traces/{replay['result_trace_id']}").json()
+        for span in (s for s in result["spans"] if s["kind"] == "LLM"):
+            assert span["input_messages"][0] == second["prompt"][0]
+            assert span["prompt_template"]["version"] == 2
+
+    # Running the demo again records more traces from the same two versions.
+    again = AppContext.open(settings)
+    try:
+        record_demo_traces(again, project_rowid=1)
+        assert [v.version for v in list_versions(again.sessions, 1, "weather-agent")] == [2, 1]
+    finally:
+        again.close()

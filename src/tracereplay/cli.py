@@ -329,6 +329,16 @@ def _replay_line(replay: ReplayView) -> str:
     return line
 
 
+def _prompt_version_id(ctx: AppContext, project_rowid: int, value: str) -> str:
+    """A version id as it is, or the id of NAME:VERSION."""
+    from tracereplay.prompts.service import get_version
+
+    name, _, number = value.rpartition(":")
+    if not name or not number.isdigit():
+        return value
+    return get_version(ctx.sessions, project_rowid, name, version=int(number)).version_id
+
+
 @app.command()
 def replay(
     trace_id: str,
@@ -340,7 +350,10 @@ def replay(
         typer.Option("--param", help="Parameter override, name=value (repeatable; =null removes)."),
     ] = None,
     prompt_version: Annotated[
-        str | None, typer.Option("--prompt-version", help="Prompt template version id.")
+        str | None,
+        typer.Option(
+            "--prompt-version", help="Prompt version: NAME:VERSION (weather-agent:2) or its version id."
+        ),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow progress until the replay ends.")] = False,
     project: ProjectOption = None,
@@ -349,9 +362,10 @@ def replay(
     from tracereplay.replay.lifecycle import ReplayStatus
     from tracereplay.replay.service import ReplayRequest, create_replay
 
-    request = ReplayRequest(model, prompt_version, dict(_parameter(p) for p in param or []) or None)
     with _context() as ctx:
         rowid = _project_rowid(ctx, project)
+        version_id = _prompt_version_id(ctx, rowid, prompt_version) if prompt_version else None
+        request = ReplayRequest(model, version_id, dict(_parameter(p) for p in param or []) or None)
         created = create_replay(
             ctx.sessions, ctx.providers, rowid, trace_id, request,
             retention_days=ctx.settings.retention_days, enqueue=ctx.queue.enqueue_replay,
@@ -412,6 +426,10 @@ def demo(project: ProjectOption = None) -> None:
     for trace_id in trace_ids:
         console.print(f"  {trace_id}")
     console.print(f"replay one: tracereplay replay {trace_ids[0]} --param temperature=0 --wait")
+    console.print(
+        f"or with version 2 of its prompt: tracereplay replay {trace_ids[0]} "
+        "--prompt-version weather-agent:2 --wait"
+    )
 
 
 @app.command()

@@ -1,9 +1,12 @@
-"""The demo: a small weather agent, instrumented with OpenTelemetry, run against the local model.
+"""The demo: a small weather agent, recorded through the SDK, run against the local model.
 
 Each run records one trace per question: an AGENT root, an LLM call that plans, a TOOL call
 (get_weather) and an LLM call that answers with the tool's result, all with OpenInference
-attributes, exported as OTLP and stored through the normal ingestion path. A new user can
-replay these traces at once, with no API key and no network.
+attributes. Its prompt is the chat template `weather-agent` (version 1 labelled `production`,
+version 2 a rewrite): both LLM calls are rendered from version 1 inside `Prompt.use`, so the
+SDK links them to it with their variables. The spans are exported as OTLP and stored through
+the normal ingestion path. A new user can replay these traces at once, with another model,
+parameters or version 2 of the prompt, with no API key and no network.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Span
 
 from tracereplay.context import AppContext
+from tracereplay.errors import NotFound
 from tracereplay.ingest.otlp import spans_from_request
+from tracereplay.prompts import service as prompts
 from tracereplay.providers.base import CompletionRequest, CompletionResponse, Provider
+from tracereplay_sdk import Prompt, PromptLinkProcessor
 
 QUESTIONS = (
     ("Paris", "What's the weather in Paris today, and do I need an umbrella?"),
@@ -28,7 +34,14 @@ QUESTIONS = (
     ("Oslo", "Should I wear a coat in Oslo this afternoon?"),
 )
 WEATHER = {"Paris": "14°C, light rain", "Tokyo": "22°C, clear sky", "Oslo": "3°C, windy"}
-SYSTEM = "You are a friendly weather assistant. Answer in one or two sentences."
+PROMPT_NAME = "weather-agent"
+PROMPT_VERSIONS = (
+    ("You are a friendly weather assistant. Answer in one or two sentences.", "first version"),
+    (
+        "You are a weather assistant. Answer in one sentence, and say what to wear.",
+        "shorter, with clothing advice",
+    ),
+)
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -41,8 +54,8 @@ PARAMETERS = {"temperature": 0.7, "max_tokens": 64}
 
 
 def _record_llm(span: Span, model: str, messages: list[dict[str, Any]], response: CompletionResponse) -> None:
-    """OpenInference attributes of one LLM call, as an instrumentation library sets them."""
-    span.set_attribute("openinference.span.kind", "LLM")
+    """OpenInference attributes of one LLM call, as an instrumentation library sets them (the
+    span kind is given when the span starts, as the libraries do)."""
     span.set_attribute("llm.provider", "local")
     span.set_attribute("llm.model_name", model)
     span.set_attribute("llm.invocation_parameters", json.dumps(PARAMETERS))
@@ -68,16 +81,15 @@ def _record_llm(span: Span, model: str, messages: list[dict[str, Any]], response
             span.set_attribute(f"llm.token_count.{name}", value)
 
 
-def _agent(tracer: Any, provider: Provider, model: str, city: str, question: str) -> None:
-    with tracer.start_as_current_span("weather-agent") as root:
+def _agent(tracer: Any, provider: Provider, model: str, prompt: Prompt, city: str, question: str) -> None:
+    llm_kind = {"openinference.span.kind": "LLM"}
+    with tracer.start_as_current_span("weather-agent") as root, prompt.use(question=question) as rendered:
         root.set_attribute("openinference.span.kind", "AGENT")
         root.set_attribute("input.value", question)
         root.set_attribute("session.id", "demo")
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": question},
-        ]
-        with tracer.start_as_current_span("plan") as span:
+        assert isinstance(rendered, list)  # a chat prompt
+        messages: list[dict[str, Any]] = list(rendered)
+        with tracer.start_as_current_span("plan", attributes=llm_kind) as span:
             plan = provider.complete(CompletionRequest(model, messages, [WEATHER_TOOL], dict(PARAMETERS)))
             _record_llm(span, model, messages, plan)
         # The demo agent always looks the weather up (a 270M base model cannot call tools).
@@ -95,23 +107,44 @@ def _agent(tracer: Any, provider: Provider, model: str, city: str, question: str
             },
             {"role": "tool", "tool_call_id": call["id"], "content": WEATHER[city]},
         ]
-        with tracer.start_as_current_span("answer") as span:
+        with tracer.start_as_current_span("answer", attributes=llm_kind) as span:
             answer = provider.complete(CompletionRequest(model, messages, [WEATHER_TOOL], dict(PARAMETERS)))
             _record_llm(span, model, messages, answer)
         root.set_attribute("output.value", answer.output_messages[0].get("content") or "")
 
 
+def demo_prompt(ctx: AppContext, project_rowid: int) -> Prompt:
+    """Version 1 of the demo's chat template, creating the versions it lacks (both, the first
+    time; version 1 is labelled production when it is created)."""
+    try:
+        existing = len(prompts.list_versions(ctx.sessions, project_rowid, PROMPT_NAME))
+    except NotFound:
+        existing = 0
+    for number, (system, message) in enumerate(PROMPT_VERSIONS[existing:], start=existing + 1):
+        body = [{"role": "system", "content": system}, {"role": "user", "content": "{{question}}"}]
+        labels = ["production"] if number == 1 else None
+        prompts.create_version(
+            ctx.sessions, project_rowid, PROMPT_NAME, "chat", body, commit_message=message, labels=labels
+        )
+    version = prompts.get_version(ctx.sessions, project_rowid, PROMPT_NAME, version=1)
+    return Prompt.from_api(vars(version))
+
+
 def record_demo_traces(ctx: AppContext, project_rowid: int) -> list[str]:
     """Run the demo agent once per question against the local model; returns the trace ids."""
     provider, model = ctx.providers.resolve("local:gemma-3-270m")
+    prompt = demo_prompt(ctx, project_rowid)
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider(
         resource=Resource.create({"service.name": "tracereplay-demo", "deployment.environment.name": "demo"})
     )
+    # What `tracereplay_sdk.init` sets up, with the OTLP bytes handed to ingestion in-process
+    # rather than sent over HTTP: the server may not be running yet.
+    tracer_provider.add_span_processor(PromptLinkProcessor())
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = tracer_provider.get_tracer("tracereplay.demo")
     for city, question in QUESTIONS:
-        _agent(tracer, provider, model, city, question)
+        _agent(tracer, provider, model, prompt, city, question)
     tracer_provider.shutdown()
     spans = exporter.get_finished_spans()
     decoded = spans_from_request(encode_spans(spans))

@@ -1,44 +1,36 @@
-"""Prompt template bodies: validation, the variables they need, rendering, and version diffs.
+"""Prompt template bodies as the server sees them: validation, rendering with errors the API
+answers, and version diffs.
 
-Pure functions over plain data, no I/O. A **text** body is a string; a **chat** body is a list
-of messages `{"role", "content"}` and placeholder messages `{"type": "placeholder", "name"}`,
-which expand a variable holding a list of messages (a chat history). `{{variable}}` in a text
-body or a message's content is replaced by the variable's value: a string as it is, anything
-else as JSON. Nothing else is interpreted: a template is data, never code.
+The template language itself (variables, placeholders, rendering) is `tracereplay_sdk.templates`,
+shared with the SDK so that an app and a replay render a version to the very same messages.
+Pure functions over plain data, no I/O.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from tracereplay.errors import Unprocessable
 from tracereplay.jsontext import json_dumps
+from tracereplay_sdk.templates import (
+    VARIABLE_NAME,
+    PromptType,
+    Rendered,
+    TemplateError,
+    Variables,
+    is_placeholder,
+    segments,
+    variables,
+)
+from tracereplay_sdk.templates import render as render_template
 
-PromptType = Literal["text", "chat"]
-VARIABLE_NAME = r"[A-Za-z_][A-Za-z0-9_.-]*"
-VARIABLE = re.compile(r"\{\{\s*(" + VARIABLE_NAME + r")\s*\}\}")
+__all__ = ["PromptType", "Variables", "check_body", "check_config", "diff", "render", "segments", "variables"]
+
 MAX_BODY_CHARACTERS = 200_000
-
-
-@dataclass(frozen=True)
-class Variables:
-    """What a version needs to render: text variables, and placeholders (lists of messages)."""
-
-    text: list[str]
-    placeholders: list[str]
-
-    @property
-    def names(self) -> list[str]:
-        return [*self.text, *self.placeholders]
-
-
-def is_placeholder(message: dict[str, Any]) -> bool:
-    return message.get("type") == "placeholder"
 
 
 def check_body(prompt_type: str, body: Any) -> None:
@@ -102,61 +94,14 @@ def _message_problem(index: int, message: Any) -> str | None:
     return None
 
 
-def variables(prompt_type: str, body: Any) -> Variables:
-    """The variables a body uses, each once, in order of first use."""
-    texts = [body] if prompt_type == "text" else [m["content"] for m in body if not is_placeholder(m)]
-    names = dict.fromkeys(match.group(1) for text in texts for match in VARIABLE.finditer(text))
-    placeholders = [] if prompt_type == "text" else [m["name"] for m in body if is_placeholder(m)]
-    return Variables(list(names), list(dict.fromkeys(placeholders)))
-
-
-def _substitute(text: str, values: dict[str, Any]) -> str:
-    def value_of(match: re.Match[str]) -> str:
-        value = values[match.group(1)]
-        return value if isinstance(value, str) else _json(f"variable {match.group(1)}", value)
-
-    return VARIABLE.sub(value_of, text)
-
-
-def render(prompt_type: str, body: Any, values: dict[str, Any]) -> str | list[dict[str, Any]]:
+def render(prompt_type: str, body: Any, values: dict[str, Any]) -> Rendered:
     """The body with every variable filled in; Unprocessable naming the variables missing or
     of the wrong kind."""
-    needed = variables(prompt_type, body)
-    missing = [name for name in needed.names if name not in values]
-    if missing:
-        raise Unprocessable(
-            f"missing variable{'s' if len(missing) > 1 else ''}: {', '.join(missing)}",
-            details={"missing_variables": missing},
-        )
-    not_messages = [
-        name
-        for name in needed.placeholders
-        if not isinstance(values[name], list)
-        or not all(isinstance(m, dict) and "role" in m for m in values[name])
-    ]
-    if not_messages:
-        raise Unprocessable(
-            f"placeholder variable{'s' if len(not_messages) > 1 else ''} {', '.join(not_messages)} "
-            'must be a list of messages ({"role": …, "content": …})',
-            details={"invalid_variables": not_messages},
-        )
-    if prompt_type == "text":
-        return _substitute(body, values)
-    return [message for _, messages in segments(body, values) for message in messages]
-
-
-def segments(
-    body: list[dict[str, Any]], values: dict[str, Any]
-) -> list[tuple[str | None, list[dict[str, Any]]]]:
-    """A chat body rendered piece by piece: (None, [message]) for each message, (name, the
-    variable's messages) for each placeholder. `render` checks the variables first."""
-    pieces: list[tuple[str | None, list[dict[str, Any]]]] = []
-    for message in body:
-        if is_placeholder(message):
-            pieces.append((message["name"], [dict(item) for item in values[message["name"]]]))
-        else:
-            pieces.append((None, [{**message, "content": _substitute(message["content"], values)}]))
-    return pieces
+    try:
+        return render_template(prompt_type, body, values)
+    except TemplateError as exc:
+        details = {"missing_variables": exc.missing} if exc.missing else {"invalid_variables": exc.invalid}
+        raise Unprocessable(str(exc), details=details) from exc
 
 
 def _lines(prompt_type: str, body: Any) -> list[str]:

@@ -25,7 +25,8 @@ _HOW_TO_CONFIGURE = {
     "openai": "set OPENAI_API_KEY (or TRACEREPLAY_OPENAI_API_KEY) on the server, or OPENAI_BASE_URL "
     "for a gateway that needs no key",
     "anthropic": "set ANTHROPIC_API_KEY (or TRACEREPLAY_ANTHROPIC_API_KEY) on the server",
-    "local": "the local model is not installed: `pip install 'tracereplay[local]'` (make demo does it)",
+    "local": "the local model is not installed: `pip install ./sdk '.[local]'` in the checkout "
+    "(make demo does it)",
 }
 
 
