@@ -183,37 +183,50 @@ class BulkStatement:
         self._compiled[dialect.name] = prepared
         return prepared
 
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
     def returns_rows(self, conn: Connection) -> bool:
         """Whether `execute` gives back the `returning` columns on this connection's database."""
         return bool(self._returning) and self._prepare(conn).copy is not None
 
-    def execute(
-        self, conn: Connection, rows: Sequence[dict[str, Any]], *, stored: bool = False
-    ) -> BulkResult:
-        """Run for `rows`: dicts holding at least the statement's columns, by name, and with
-        `stored`, their values already in stored form (`storage_converters`)."""
+    def execute(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> BulkResult:
+        """Run for `rows`: dicts holding at least the statement's columns, by name."""
         if not rows:
             return BulkResult(0, [] if self._returning else None)
         compiled = self._prepare(conn)
-        params: list[Any]
-        if stored:
-            params = [compiled.getter(row) for row in rows]
-        else:
-            params = []
-            for row in rows:
-                values = list(compiled.getter(row))
-                for position, convert in compiled.converted:
-                    values[position] = convert(values[position])
-                params.append(tuple(values))
+        params = []
+        for row in rows:
+            values = list(compiled.getter(row))
+            for position, convert in compiled.converted:
+                values[position] = convert(values[position])
+            params.append(tuple(values))
+        return self._run(conn, compiled, params)
+
+    def execute_rows(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> BulkResult:
+        """Run for `rows` already in stored form (`storage_converters`), each holding the values
+        of `columns` in that order."""
+        if not rows:
+            return BulkResult(0, [] if self._returning else None)
+        compiled = self._prepare(conn)
+        if compiled.names != self._columns:
+            raise TypeError(f"this statement takes its values in the order {compiled.names}")
+        return self._run(conn, compiled, rows)
+
+    def _run(self, conn: Connection, compiled: _Compiled, params: Sequence[Sequence[Any]]) -> BulkResult:
         if compiled.copy is not None:
             return self._copy(conn, compiled.copy, params)
         if conn.dialect.paramstyle not in ("qmark", "numeric"):
-            names = compiled.names
-            params = [dict(zip(names, row, strict=True)) for row in params]
-        result = conn.exec_driver_sql(compiled.sql, params)
+            named = [dict(zip(compiled.names, row, strict=True)) for row in params]
+            result = conn.exec_driver_sql(compiled.sql, named)
+        else:
+            result = conn.exec_driver_sql(compiled.sql, [tuple(row) for row in params])
         return BulkResult(result.rowcount, None)
 
-    def _copy(self, conn: Connection, statements: _CopyStatements, params: list[Any]) -> BulkResult:
+    def _copy(
+        self, conn: Connection, statements: _CopyStatements, params: Sequence[Sequence[Any]]
+    ) -> BulkResult:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(statements.create)

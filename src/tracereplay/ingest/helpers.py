@@ -2,8 +2,9 @@
 
 Decoding and convention mapping are pure Python and hold the GIL; in the server process they
 would compete with HTTP handling for one core. A helper process turns a request body into
-span records and sends them back, pickled, to the writer thread; pricing and writing stay
-with the server's one writer (`ingest.service`). Small bodies are decoded in the server, where
+span records, and those into rows ready to store (`ingest.store.prepare_spans`), and sends
+them back, pickled, to the writer thread; pricing and writing stay with the server's one
+writer (`ingest.service`). Small bodies are decoded in the server, where
 a round trip to another process would cost more than it saves. Helpers hold no database
 connection, no settings and no prices: they only decode.
 """
@@ -22,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from tracereplay.errors import ServiceUnavailable
 from tracereplay.ingest.otlp import Decoded, parse_trace_request, spans_from_request
+from tracereplay.ingest.store import prepare_spans
 
 INLINE_BELOW_BYTES = 16 * 1024
 
@@ -43,13 +45,15 @@ def decode_traces(body: bytes, json_mode: bool) -> Decoded:
     return spans_from_request(parse_trace_request(body, json=json_mode))
 
 
-def _decode_for_writer(body: bytes, json_mode: bool) -> Decoded:
-    """In a helper: the request decoded, its spans pickled here. The server's writer thread
-    unpickles them, so the server's other threads (HTTP, the pool's result thread) only pass
-    bytes along: in one process, the fewer threads that need the GIL, the faster."""
+def _decode_for_writer(body: bytes, json_mode: bool, dialect: str) -> Decoded:
+    """In a helper: the request decoded and its spans prepared as rows for `dialect`, pickled
+    here. The server's writer thread unpickles them (flat rows load fast) and prices them, and
+    the server's other threads (HTTP, the pool's result thread) only pass bytes along: in one
+    process, the less work that needs the GIL, the faster."""
     decoded = decode_traces(body, json_mode)
-    decoded.pickled_spans = pickle.dumps(decoded.spans, protocol=pickle.HIGHEST_PROTOCOL)
-    decoded.pickled_count, decoded.spans = len(decoded.spans), []
+    prepared = prepare_spans(decoded.spans, dialect)
+    decoded.prepared = pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)
+    decoded.prepared_count, decoded.spans = len(prepared), []
     return decoded
 
 
@@ -68,8 +72,9 @@ def _exit_with_parent(parent: int) -> None:
 class DecodeHelpers:
     """Decodes OTLP trace requests through `processes` helper processes (0: all in the server)."""
 
-    def __init__(self, processes: int | None) -> None:
+    def __init__(self, processes: int | None, dialect: str) -> None:
         self._processes = default_processes() if processes is None else processes
+        self._dialect = dialect  # the database the helpers prepare rows for
         self._executor: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
@@ -94,7 +99,9 @@ class DecodeHelpers:
         if pool is None:
             return decode_traces(body, json_mode)
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, _decode_for_writer, body, json_mode)
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, _decode_for_writer, body, json_mode, self._dialect
+            )
         except BrokenProcessPool as exc:
             # A helper died (killed, out of memory): start fresh ones for the next request.
             self.close()

@@ -42,10 +42,10 @@ class Decoded:
 
     spans: list[SpanRecord] = field(default_factory=list)
     logs: list[IncomingLog] = field(default_factory=list)
-    # From a decoding helper process: the spans, pickled, for the writer thread to load
-    # (`spans` is then empty), and how many they are.
-    pickled_spans: bytes | None = None
-    pickled_count: int = 0
+    # From a decoding helper process: the spans prepared for the writer and pickled, for the
+    # writer thread to load (`spans` is then empty), and how many they are.
+    prepared: bytes | None = None
+    prepared_count: int = 0
     rejected: int = 0
     problems: list[str] = field(default_factory=list)
 

@@ -2,7 +2,8 @@
 
 OTLP decoding, the native JSON API, `tracereplay import`, the demo, the replay executor (and
 later judge traces) build `SpanRecord`s and hand them to `ingest.service`, which prices them
-and passes them to the writer; only `ingest.store` turns them into rows. A stored span reads
+and passes them to the writer; only `ingest.store` turns them into rows (`prepare_spans`, in
+the writer thread or in the decoding helper that built them). A stored span reads
 back as the same type (`SpanRecord.from_stored`), so a replay copies a span by changing what
 differs instead of naming every column.
 """
@@ -12,11 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-import orjson
-
-from tracereplay.jsontext import json_dumps
+from typing import Any
 
 
 @dataclass
@@ -38,26 +35,11 @@ JSON_FIELDS = (
     "attributes", "events", "invocation_parameters", "input_messages", "output_messages", "tools",
     "prompt_template",
 )  # fmt: skip
-_JSON_FIELD_SET = frozenset(JSON_FIELDS)
-_SENT_AS_JSON = "_json_text"
-
-
-def _none() -> None:
-    """The default of a JSON field: None, through a factory. A plain default would be a class
-    attribute, found (as None) instead of a received record's text (see `__getattr__`)."""
-    return None
 
 
 @dataclass
 class SpanRecord:
-    """One span, with the fields conventions normalise and the cost it was priced at.
-
-    Records cross from decoding helper processes to the server by pickle. They travel with
-    their JSON documents as JSON text (`__getstate__`): rebuilding nested dicts and lists would
-    cost the server more than decoding did, and the writer stores that text as it is
-    (`json_text`). A received record decodes its JSON fields when one is first read, so every
-    reader sees plain values; a field set before that wins over the text.
-    """
+    """One span, with the fields conventions normalise and the cost it was priced at."""
 
     trace_id: str
     span_id: str
@@ -70,20 +52,20 @@ class SpanRecord:
     status_message: str | None = None
     service_name: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
-    events: list[dict[str, Any]] | None = field(default_factory=_none)
+    events: list[dict[str, Any]] | None = None
     input: str | None = None
     output: str | None = None
     provider: str | None = None
     model: str | None = None
-    invocation_parameters: dict[str, Any] | None = field(default_factory=_none)
-    input_messages: list[dict[str, Any]] | None = field(default_factory=_none)
-    output_messages: list[dict[str, Any]] | None = field(default_factory=_none)
-    tools: list[dict[str, Any]] | None = field(default_factory=_none)
+    invocation_parameters: dict[str, Any] | None = None
+    input_messages: list[dict[str, Any]] | None = None
+    output_messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
     cost: float | None = None  # US $; None until priced, and when the price is unknown
-    prompt_template: dict[str, Any] | None = field(default_factory=_none)
+    prompt_template: dict[str, Any] | None = None
     trace: TraceHints | None = None  # only producers set it; stored spans read back without
 
     @property
@@ -98,44 +80,6 @@ class SpanRecord:
     def from_stored(cls, stored: Any, trace_id: str) -> SpanRecord:
         """The record of a stored span (an ORM row or anything with the same attributes)."""
         return cls(trace_id, **{name: getattr(stored, name) for name in STORED_FIELDS})
-
-    def json_text(self) -> tuple[str | None, ...] | None:
-        """The JSON fields as the JSON text this record was received with, in `JSON_FIELDS`
-        order, while none of them has been read or set; else None."""
-        state = self.__dict__
-        text: tuple[str | None, ...] | None = state.get(_SENT_AS_JSON)
-        if text is not None and not _JSON_FIELD_SET.isdisjoint(state):
-            self._decode()  # one was set: the text no longer says it all
-            return None
-        return text
-
-    def _decode(self) -> None:
-        state = self.__dict__
-        for name, value in zip(JSON_FIELDS, state.pop(_SENT_AS_JSON), strict=True):
-            if name not in state:
-                state[name] = None if value is None else orjson.loads(value)
-
-    def __getstate__(self) -> dict[str, Any]:
-        text = self.json_text()
-        if text is None:
-            text = tuple(
-                None if (value := getattr(self, name)) is None else json_dumps(value) for name in JSON_FIELDS
-            )
-        state = {key: value for key, value in self.__dict__.items() if key not in JSON_FIELDS}
-        state[_SENT_AS_JSON] = text
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute name
-
-        def __getattr__(self, name: str) -> Any:
-            # Called only for a missing attribute: a JSON field of a record received as text.
-            if name not in JSON_FIELDS or _SENT_AS_JSON not in self.__dict__:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            self._decode()
-            return self.__dict__[name]
 
 
 # Every field a stored span has a column for (the trace id is the trace's, hints are rolled up).

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from tracereplay.ingest.helpers import DecodeHelpers
 from tracereplay.ingest.otlp import Decoded, logs_from_request, parse_logs_request
 from tracereplay.ingest.records import SpanRecord
+from tracereplay.ingest.store import PreparedSpans
 from tracereplay.ingest.writer import IngestWriter
 from tracereplay.pricing.book import PriceBook
 from tracereplay.pricing.overrides import ProjectPrices
@@ -38,7 +39,7 @@ class Ingestion:
     ) -> None:
         self._prices = prices
         self._writer = IngestWriter(engine, batch_spans)
-        self._helpers = DecodeHelpers(helper_processes)
+        self._helpers = DecodeHelpers(helper_processes, engine.dialect.name)
 
     def start(self) -> None:
         """Start the writer and the helper processes now rather than at the first request."""
@@ -62,16 +63,16 @@ class Ingestion:
     async def store_otlp_traces(self, project_rowid: int, body: bytes, json_mode: bool) -> Decoded:
         """Decode and durably store an OTLP trace export request; the result says what was rejected."""
         decoded = await self._helpers.decode_traces(body, json_mode)
-        if decoded.pickled_spans is not None and decoded.pickled_count:
+        if decoded.prepared is not None and decoded.prepared_count:
             prices = await self._prices.book_async(project_rowid)
-            pickled = decoded.pickled_spans
+            pickled = decoded.prepared
 
-            def load() -> list[SpanRecord]:  # in the writer thread
-                spans: list[SpanRecord] = pickle.loads(pickled)
-                price_spans(spans, prices)
-                return spans
+            def load() -> PreparedSpans:  # in the writer thread
+                prepared: PreparedSpans = pickle.loads(pickled)
+                prepared.price(prices.cost)
+                return prepared
 
-            job = self._writer.submit(project_rowid, load=load, count=decoded.pickled_count)
+            job = self._writer.submit(project_rowid, load=load, count=decoded.prepared_count)
             await asyncio.wrap_future(job)
         elif decoded.spans:
             await self.store_spans_async(project_rowid, decoded.spans)

@@ -1,7 +1,10 @@
 """Durable writes of span records and log records, inside one caller-owned transaction.
 
-Only the ingestion writer calls these (through `ingest.service`); this is the one place where
-span records become rows.
+Only the ingestion writer calls the writes (through `ingest.service`); this is the one place
+where span records become rows. `prepare_spans` turns records into `PreparedSpans`: rows in
+stored form and the roll-ups of their traces, built where the records are (a decoding helper
+process, or the writer thread), so the writer is left with what needs the database: trace row
+ids, prices, log records to join, and the statements.
 
 Spans are upserted by (trace, span id) so a re-sent span updates instead of duplicating;
 trace roll-ups are recomputed from the stored spans, so spans may arrive in any order and
@@ -10,12 +13,15 @@ over any number of requests.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, Update, bindparam, case, func, select, update
 
 from tracereplay.db.bulk import BulkStatement, Converter, storage_converters
@@ -24,7 +30,7 @@ from tracereplay.db.types import UTCDateTime, milliseconds_between
 from tracereplay.db.upsert import upsert
 from tracereplay.ingest.conventions import normalise
 from tracereplay.ingest.otlp import normalised_values
-from tracereplay.ingest.records import JSON_FIELDS, IncomingLog, SpanRecord
+from tracereplay.ingest.records import IncomingLog, SpanRecord
 
 SPANS: Table = Span.__table__  # type: ignore[assignment]
 TRACES: Table = Trace.__table__  # type: ignore[assignment]
@@ -77,62 +83,69 @@ def _add(total: Any, value: Any) -> Any:
     return value if total is None else total + value
 
 
-def _trace_rows(project_rowid: int, spans: Iterable[SpanRecord]) -> list[dict[str, Any]]:
-    """One row per trace: what this batch says of it (root name, session, …) and the
-    roll-ups of this batch's spans, which are the trace's own when the trace is new."""
-    now = datetime.now(UTC)
-    traces: dict[str, dict[str, Any]] = {}
-    for span in spans:
-        row = traces.get(span.trace_id)
-        if row is None:
-            row = traces[span.trace_id] = {
-                "project_rowid": project_rowid,
-                "trace_id": span.trace_id,
-                "name": None,
-                "input": None,
-                "output": None,
-                "session_id": None,
-                "user_id": None,
-                "environment": None,
-                "metadata": None,
-                "source_trace_id": None,
-                "replay_id": None,
-                "span_count": 0,
-                "llm_span_count": 0,
-                "error_count": 0,
-                "start_time": span.start_time,
-                "end_time": span.end_time,
-                "prompt_tokens": None,
-                "completion_tokens": None,
-                "total_tokens": None,
-                "cost": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-        row["span_count"] += 1
-        row["llm_span_count"] += span.kind == "LLM"
-        row["error_count"] += span.status_code == "ERROR"
-        row["start_time"] = min(row["start_time"], span.start_time)
-        row["end_time"] = max(row["end_time"], span.end_time)
-        row["prompt_tokens"] = _add(row["prompt_tokens"], span.prompt_tokens)
-        row["completion_tokens"] = _add(row["completion_tokens"], span.completion_tokens)
-        row["total_tokens"] = _add(row["total_tokens"], span.total_tokens)
-        row["cost"] = _add(row["cost"], span.cost)
-        hints = span.trace
-        if hints is not None:
-            for key in HINTED:
-                if row[key] is None:
-                    row[key] = getattr(hints, key)
-            if hints.metadata:
-                row["metadata"] = {**(row["metadata"] or {}), **hints.metadata}
-        if span.is_root:
-            row["name"] = span.name
-            row["input"] = span.input
-            row["output"] = span.output
-    for row in traces.values():
-        row["duration_ms"] = (row["end_time"] - row["start_time"]).total_seconds() * 1000.0
-    # A fixed order: concurrent writers then lock the same rows in the same order (no deadlock).
-    return [traces[trace_id] for trace_id in sorted(traces)]
+def _new_trace(span: SpanRecord) -> dict[str, Any]:
+    return {
+        "trace_id": span.trace_id,
+        "name": None,
+        "input": None,
+        "output": None,
+        "session_id": None,
+        "user_id": None,
+        "environment": None,
+        "metadata": None,
+        "source_trace_id": None,
+        "replay_id": None,
+        "span_count": 0,
+        "llm_span_count": 0,
+        "error_count": 0,
+        "start_time": span.start_time,
+        "end_time": span.end_time,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "total_tokens": None,
+        "cost": None,
+    }
+
+
+def _count_span(row: dict[str, Any], span: SpanRecord) -> None:
+    """Add one span to what a batch says of its trace."""
+    row["span_count"] += 1
+    row["llm_span_count"] += span.kind == "LLM"
+    row["error_count"] += span.status_code == "ERROR"
+    row["start_time"] = min(row["start_time"], span.start_time)
+    row["end_time"] = max(row["end_time"], span.end_time)
+    row["prompt_tokens"] = _add(row["prompt_tokens"], span.prompt_tokens)
+    row["completion_tokens"] = _add(row["completion_tokens"], span.completion_tokens)
+    row["total_tokens"] = _add(row["total_tokens"], span.total_tokens)
+    row["cost"] = _add(row["cost"], span.cost)
+    hints = span.trace
+    if hints is not None:
+        for key in HINTED:
+            if row[key] is None:
+                row[key] = getattr(hints, key)
+        if hints.metadata:
+            row["metadata"] = {**(row["metadata"] or {}), **hints.metadata}
+    if span.is_root:
+        row["name"] = span.name
+        row["input"] = span.input
+        row["output"] = span.output
+
+
+def _merge_trace(row: dict[str, Any], other: dict[str, Any]) -> None:
+    """What two batches say of one trace, together (`other` came later)."""
+    for key in ("span_count", "llm_span_count", "error_count"):
+        row[key] += other[key]
+    row["start_time"] = min(row["start_time"], other["start_time"])
+    row["end_time"] = max(row["end_time"], other["end_time"])
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
+        row[key] = _add(row[key], other[key])
+    for key in HINTED:
+        if row[key] is None:
+            row[key] = other[key]
+    if other["metadata"]:
+        row["metadata"] = {**(row["metadata"] or {}), **other["metadata"]}
+    if other["name"] is not None:  # the batch that held the root span
+        row["name"], row["input"], row["output"] = other["name"], other["input"], other["output"]
 
 
 HINTED = ("session_id", "user_id", "environment", "source_trace_id", "replay_id")
@@ -192,33 +205,120 @@ def _joined_values(attributes: Any, events: Any, logs: list[dict[str, Any]]) -> 
     return {name: value for name, value in values.items() if value is not None}
 
 
+SPAN_ROW = SPAN_UPSERT.columns  # a prepared span row: these values, in this order, stored form
+_POSITION = {name: position for position, name in enumerate(SPAN_ROW)}
+TRACE_ROWID, COST = _POSITION["trace_rowid"], _POSITION["cost"]
+_SPAN_VALUES = operator.attrgetter(*SPAN_ROW[1:])  # all but the trace row id, from a record
+
+
 @lru_cache
-def _converters(dialect: str, json_as_text: bool) -> list[tuple[str, Converter]]:
-    """Conversions of span values to their stored form; JSON text needs none."""
+def _converters(dialect: str) -> list[tuple[int, Converter]]:
+    """Conversions of a span row's values to their stored form, by position."""
     converters = storage_converters(SPANS, dialect)
-    return [
-        (name, convert) for name, convert in converters.items() if not (json_as_text and name in JSON_FIELDS)
-    ]
+    return [(_POSITION[name], convert) for name, convert in converters.items()]
 
 
-def _span_row(
-    span: SpanRecord,
-    trace_rowid: int,
-    converters: list[tuple[str, Converter]],
-    text_converters: list[tuple[str, Converter]],
-) -> dict[str, Any]:
-    """A span's row, its values in stored form (`converters` for a record's own values,
-    `text_converters` for one received with its JSON as text)."""
-    row = dict(vars(span))  # the record's fields are the span columns, by name
-    text = span.json_text()
-    if text is not None:  # sent as JSON text by a decoding helper: stored as it is
-        row.update(zip(JSON_FIELDS, text, strict=True))
-        converters = text_converters
-    for name, convert in converters:
-        row[name] = convert(row[name])
-    row["trace_rowid"] = trace_rowid
-    row["duration_ms"] = (span.end_time - span.start_time).total_seconds() * 1000.0
-    return row
+@dataclass
+class PreparedSpans:
+    """Span records of one project made rows for `dialect`: what the writer still adds is
+    each row's trace row id (`TRACE_ROWID`, None here) and the cost of the LLM spans not priced
+    yet (`price`). Small and flat, so it crosses from a helper process cheaply."""
+
+    dialect: str
+    keys: list[tuple[str, str]]  # (trace id, span id) of each row, sorted, unique
+    rows: list[list[Any]]
+    # LLM spans without a cost: (row, provider, model, prompt tokens, completion tokens)
+    unpriced: list[tuple[int, str | None, str | None, int | None, int | None]]
+    traces: dict[str, dict[str, Any]]  # trace id -> what these spans say of it (`_count_span`)
+    tags: set[tuple[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def price(self, cost: Callable[[str | None, str | None, int | None, int | None], float | None]) -> None:
+        """Price the LLM spans that came without a cost; their traces' cost follows."""
+        for position, provider, model, prompt_tokens, completion_tokens in self.unpriced:
+            value = cost(provider, model, prompt_tokens, completion_tokens)
+            if value is not None:
+                self.rows[position][COST] = value
+                trace = self.traces[self.keys[position][0]]
+                trace["cost"] = _add(trace["cost"], value)
+        self.unpriced = []
+
+
+def prepare_spans(spans: Sequence[SpanRecord], dialect: str) -> PreparedSpans:
+    """Records as rows in stored form, with their traces' roll-ups; a span sent twice counts
+    once (the last copy)."""
+    unique: dict[tuple[str, str], SpanRecord] = {}
+    for span in spans:
+        unique[(span.trace_id, span.span_id)] = span
+    keys = sorted(unique)  # a fixed lock order, as for traces
+    converters = _converters(dialect)
+    rows: list[list[Any]] = []
+    unpriced = []
+    traces: dict[str, dict[str, Any]] = {}
+    tags: set[tuple[str, str]] = set()
+    for position, key in enumerate(keys):
+        span = unique[key]
+        row = [None, *_SPAN_VALUES(span)]
+        for index, convert in converters:
+            row[index] = convert(row[index])
+        rows.append(row)
+        if span.kind == "LLM" and span.cost is None:
+            unpriced.append((position, span.provider, span.model, span.prompt_tokens, span.completion_tokens))
+        trace = traces.get(span.trace_id)
+        if trace is None:
+            trace = traces[span.trace_id] = _new_trace(span)
+        _count_span(trace, span)
+        if span.trace is not None:
+            tags.update((span.trace_id, tag) for tag in span.trace.tags)
+    return PreparedSpans(dialect, keys, rows, unpriced, traces, tags)
+
+
+def _combined(batches: Sequence[PreparedSpans]) -> tuple[PreparedSpans, set[str]]:
+    """Several batches as one, and the traces a span sent in two of them belongs to (their
+    batch roll-ups count it twice: they are recomputed from the stored spans)."""
+    if len(batches) == 1:
+        return batches[0], set()
+    by_key: dict[tuple[str, str], list[Any]] = {}
+    traces: dict[str, dict[str, Any]] = {}
+    recount: set[str] = set()
+    for batch in batches:
+        for key, row in zip(batch.keys, batch.rows, strict=True):
+            if key in by_key:
+                recount.add(key[0])
+            by_key[key] = row
+        for trace_id, trace in batch.traces.items():
+            if trace_id in traces:
+                _merge_trace(traces[trace_id], trace)
+            else:
+                traces[trace_id] = dict(trace)
+    keys = sorted(by_key)
+    rows = [by_key[key] for key in keys]
+    tags = set().union(*(batch.tags for batch in batches))
+    return PreparedSpans(batches[0].dialect, keys, rows, [], traces, tags), recount
+
+
+def _join_logs(conn: Connection, project_rowid: int, batch: PreparedSpans) -> set[str]:
+    """Content of stored log records (GenAI message events) joined onto the rows of their
+    spans; returns the traces whose roll-ups must be recomputed."""
+    logs = _logs_by_span(conn, project_rowid, sorted(batch.traces))
+    if not logs:
+        return set()
+    converters = dict(_converters(batch.dialect))
+    attributes, events = _POSITION["attributes"], _POSITION["events"]
+    touched = set()
+    for key, row in zip(batch.keys, batch.rows, strict=True):
+        joined = logs.get(key)
+        if not joined:
+            continue
+        stored = [None if row[at] is None else orjson.loads(row[at]) for at in (attributes, events)]
+        for name, value in _joined_values(*stored, joined).items():
+            position = _POSITION[name]
+            convert = converters.get(position)
+            row[position] = value if convert is None else convert(value)
+        touched.add(key[0])
+    return touched
 
 
 def _rollup_statement() -> Update:
@@ -288,27 +388,22 @@ def _insert_new_traces(
     return {}, rows  # some were inserted concurrently and we cannot tell which: recompute all
 
 
-def write_spans(conn: Connection, project_rowid: int, spans: Sequence[SpanRecord]) -> int:
-    """Store spans of one project; returns how many were stored (re-sends count once)."""
-    if not spans:
+def write_spans(conn: Connection, project_rowid: int, batches: Sequence[PreparedSpans]) -> int:
+    """Store prepared spans of one project; returns how many were stored (re-sends count once)."""
+    batch, recount = _combined([batch for batch in batches if batch.rows])
+    if not batch.rows:
         return 0
-    dialect = conn.dialect.name
-    # Postgres refuses to upsert one key twice in a statement: the last copy wins.
-    unique: dict[tuple[str, str], SpanRecord] = {}
-    for span in spans:
-        unique[(span.trace_id, span.span_id)] = span
-    spans = [unique[key] for key in sorted(unique)]  # fixed lock order, as for traces
+    recount |= _join_logs(conn, project_rowid, batch)
 
-    trace_ids = sorted({span.trace_id for span in spans})
-    logs = _logs_by_span(conn, project_rowid, trace_ids)
-    if logs:
-        for span in spans:
-            joined = logs.get((span.trace_id, span.span_id))
-            if joined:
-                for name, value in _joined_values(span.attributes, span.events, joined).items():
-                    setattr(span, name, value)
-
-    trace_rows = _trace_rows(project_rowid, spans)
+    now = datetime.now(UTC)
+    trace_ids = sorted(batch.traces)
+    # A fixed order: concurrent writers then lock the same rows in the same order (no deadlock).
+    trace_rows = []
+    for trace_id in trace_ids:
+        row = batch.traces[trace_id]
+        duration = (row["end_time"] - row["start_time"]).total_seconds() * 1000.0
+        trace_rows.append({**row, "project_rowid": project_rowid, "duration_ms": duration,
+                           "created_at": now, "updated_at": now})  # fmt: skip
     if NEW_TRACE_INSERT.returns_rows(conn):
         # Insert-or-skip every trace and learn which were new in one statement.
         rowids, known = _insert_new_traces(conn, project_rowid, trace_rows)
@@ -326,24 +421,17 @@ def write_spans(conn: Connection, project_rowid: int, spans: Sequence[SpanRecord
         if missing:
             rowids.update(_trace_rowids(conn, project_rowid, missing))
 
-    rows = []
-    tags: set[tuple[int, str]] = set()
-    converters, text_converters = _converters(dialect, False), _converters(dialect, True)
-    for span in spans:
-        trace_rowid = rowids[span.trace_id]
-        if span.trace is not None:
-            for tag in span.trace.tags:
-                tags.add((trace_rowid, tag))
-        rows.append(_span_row(span, trace_rowid, converters, text_converters))
-    SPAN_UPSERT.execute(conn, rows, stored=True)
-    if tags:
+    for (trace_id, _), row in zip(batch.keys, batch.rows, strict=True):
+        row[TRACE_ROWID] = rowids[trace_id]
+    SPAN_UPSERT.execute_rows(conn, batch.rows)
+    if batch.tags:
         conn.execute(
-            upsert(dialect, TAGS, ["trace_rowid", "tag"]),
-            [{"trace_rowid": rowid, "tag": tag} for rowid, tag in sorted(tags)],
+            upsert(conn.dialect.name, TAGS, ["trace_rowid", "tag"]),
+            [{"trace_rowid": rowids[trace_id], "tag": tag} for trace_id, tag in sorted(batch.tags)],
         )
     # Traces stored before this batch: their roll-ups must include the spans already there.
-    refresh_rollups(conn, (rowids[row["trace_id"]] for row in known))
-    return len(rows)
+    refresh_rollups(conn, [rowids[row["trace_id"]] for row in known] + [rowids[t] for t in recount])
+    return len(batch.rows)
 
 
 def write_logs(conn: Connection, project_rowid: int, logs: Sequence[IncomingLog]) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from tracereplay.errors import ServiceUnavailable
 from tracereplay.ingest.records import IncomingLog, SpanRecord
-from tracereplay.ingest.store import write_logs, write_spans
+from tracereplay.ingest.store import PreparedSpans, prepare_spans, write_logs, write_spans
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +32,20 @@ class _Job:
     spans: list[SpanRecord] = field(default_factory=list)
     logs: list[IncomingLog] = field(default_factory=list)
     future: Future[int] = field(default_factory=Future)
-    # Spans still to be produced, in the writer thread (see `IngestWriter.submit`), and how many.
-    load: Callable[[], list[SpanRecord]] | None = None
+    # Spans prepared elsewhere, loaded in the writer thread (see `IngestWriter.submit`), and how many.
+    load: Callable[[], PreparedSpans] | None = None
     count: int = 0
+    prepared: PreparedSpans | None = None
 
-    @property
-    def size(self) -> int:
-        return len(self.spans) + len(self.logs) + self.count
+    def __post_init__(self) -> None:
+        self.size = len(self.spans) + len(self.logs) + self.count
 
-    def materialize(self) -> None:
+    def materialize(self, dialect: str) -> None:
+        """The job's spans as rows, made here in the writer thread."""
         if self.load is not None:
-            self.spans, self.load, self.count = self.load(), None, 0
+            self.prepared, self.load = self.load(), None
+        elif self.spans:
+            self.prepared, self.spans = prepare_spans(self.spans, dialect), []
 
     def take(self) -> bool:
         """Claim the job for writing; False when its submitter gave up waiting (a request whose
@@ -94,13 +97,13 @@ class IngestWriter:
         *,
         spans: Sequence[SpanRecord] = (),
         logs: Sequence[IncomingLog] = (),
-        load: Callable[[], list[SpanRecord]] | None = None,
+        load: Callable[[], PreparedSpans] | None = None,
         count: int = 0,
     ) -> Future[int]:
         """Queue records of one project; the future resolves to their count once committed.
 
-        `load`, if given, produces `count` more spans in the writer thread, just before they are
-        written (decoded spans sent by a helper process are unpickled and priced there).
+        `load`, if given, produces `count` more spans, prepared, in the writer thread just before
+        they are written (spans a helper process prepared are unpickled and priced there).
         """
         job = _Job(project_rowid, list(spans), list(logs), load=load, count=count)
         with self._lock:  # not after `stop` has queued its sentinels: the job would wait forever
@@ -127,16 +130,16 @@ class IngestWriter:
                 if job.take():
                     jobs.append(job)
                     size += job.size
-            jobs = [job for job in jobs if self._materialized(job)]
+            jobs = [job for job in jobs if self._materialized(job, self._engine.dialect.name)]
             if jobs:
                 self._write(jobs)
             if stop:
                 return
 
     @staticmethod
-    def _materialized(job: _Job) -> bool:
+    def _materialized(job: _Job, dialect: str) -> bool:
         try:
-            job.materialize()
+            job.materialize(dialect)
         except Exception as exc:  # its spans could not be loaded: that request fails, alone
             log.exception("could not load the spans of a request")
             job.future.set_exception(exc)
@@ -171,7 +174,7 @@ class IngestWriter:
         project_rowid = jobs[0].project_rowid
         # Logs first: spans in the same group then pick up their content in one pass.
         logs = [item for job in jobs for item in job.logs]
-        spans = [item for job in jobs for item in job.spans]
+        spans = [job.prepared for job in jobs if job.prepared is not None]
         return write_logs(conn, project_rowid, logs) + write_spans(conn, project_rowid, spans)
 
 
