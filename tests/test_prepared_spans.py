@@ -102,3 +102,10 @@ def test_a_batch_of_records_prices_only_what_has_no_cost(ctx: AppContext) -> Non
     assert [position for position, *_ in batch.unpriced] == [0]
     batch.price(lambda provider, model, prompt, completion: 0.25)
     assert batch.traces[TRACE]["cost"] == 1.75 and batch.unpriced == []
+
+
+def test_a_group_of_log_records_alone_writes_no_spans(ctx: AppContext) -> None:
+    ctx.bootstrap()
+    with ctx.engine.begin() as conn:
+        assert write_spans(conn, 1, []) == 0
+        assert write_spans(conn, 1, [prepare_spans([], ctx.engine.dialect.name)]) == 0

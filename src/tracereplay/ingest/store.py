@@ -277,7 +277,9 @@ def prepare_spans(spans: Sequence[SpanRecord], dialect: str) -> PreparedSpans:
 
 def _combined(batches: Sequence[PreparedSpans]) -> tuple[PreparedSpans, set[str]]:
     """Several batches as one, and the traces a span sent in two of them belongs to (their
-    batch roll-ups count it twice: they are recomputed from the stored spans)."""
+    batch roll-ups count it twice: they are recomputed from the stored spans). A trace's hints
+    and tags are the first seen, in arrival order, as across requests (`TRACE_UPSERT` keeps
+    the stored ones)."""
     if len(batches) == 1:
         return batches[0], set()
     by_key: dict[tuple[str, str], list[Any]] = {}
@@ -312,8 +314,10 @@ def _join_logs(conn: Connection, project_rowid: int, batch: PreparedSpans) -> se
         joined = logs.get(key)
         if not joined:
             continue
-        stored = [None if row[at] is None else orjson.loads(row[at]) for at in (attributes, events)]
-        for name, value in _joined_values(*stored, joined).items():
+        span_attributes, span_events = (
+            None if row[at] is None else orjson.loads(row[at]) for at in (attributes, events)
+        )
+        for name, value in _joined_values(span_attributes, span_events, joined).items():
             position = _POSITION[name]
             convert = converters.get(position)
             row[position] = value if convert is None else convert(value)
@@ -390,9 +394,12 @@ def _insert_new_traces(
 
 def write_spans(conn: Connection, project_rowid: int, batches: Sequence[PreparedSpans]) -> int:
     """Store prepared spans of one project; returns how many were stored (re-sends count once)."""
-    batch, recount = _combined([batch for batch in batches if batch.rows])
-    if not batch.rows:
+    batches = [batch for batch in batches if batch.rows]
+    if not batches:
         return 0
+    batch, recount = _combined(batches)
+    # Roll-ups were counted before the join: the joined traces' are recomputed from their rows
+    # (a join fills messages; a trace's name, input and output come from attributes it keeps).
     recount |= _join_logs(conn, project_rowid, batch)
 
     now = datetime.now(UTC)
@@ -400,9 +407,9 @@ def write_spans(conn: Connection, project_rowid: int, batches: Sequence[Prepared
     # A fixed order: concurrent writers then lock the same rows in the same order (no deadlock).
     trace_rows = []
     for trace_id in trace_ids:
-        row = batch.traces[trace_id]
-        duration = (row["end_time"] - row["start_time"]).total_seconds() * 1000.0
-        trace_rows.append({**row, "project_rowid": project_rowid, "duration_ms": duration,
+        trace = batch.traces[trace_id]
+        duration = (trace["end_time"] - trace["start_time"]).total_seconds() * 1000.0
+        trace_rows.append({**trace, "project_rowid": project_rowid, "duration_ms": duration,
                            "created_at": now, "updated_at": now})  # fmt: skip
     if NEW_TRACE_INSERT.returns_rows(conn):
         # Insert-or-skip every trace and learn which were new in one statement.
@@ -421,8 +428,8 @@ def write_spans(conn: Connection, project_rowid: int, batches: Sequence[Prepared
         if missing:
             rowids.update(_trace_rowids(conn, project_rowid, missing))
 
-    for (trace_id, _), row in zip(batch.keys, batch.rows, strict=True):
-        row[TRACE_ROWID] = rowids[trace_id]
+    for (trace_id, _), span_row in zip(batch.keys, batch.rows, strict=True):
+        span_row[TRACE_ROWID] = rowids[trace_id]
     SPAN_UPSERT.execute_rows(conn, batch.rows)
     if batch.tags:
         conn.execute(
