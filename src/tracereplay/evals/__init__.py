@@ -1,0 +1,1 @@
+"""Evaluators: the types that score traces, and (to come) the pipeline that runs them."""
