@@ -30,6 +30,7 @@ from tracereplay.projects import service as projects
 
 if TYPE_CHECKING:
     from tracereplay.context import AppContext
+    from tracereplay.evals.service import EvaluatorView
     from tracereplay.pricing.overrides import PriceOverride
     from tracereplay.prompts.service import PromptVersionView
     from tracereplay.replay.service import ReplayView
@@ -707,3 +708,92 @@ def main() -> None:
     except TraceReplayError as exc:
         err.print(f"[red]error:[/] {escape(exc.message)}")
         raise SystemExit(1) from None
+
+
+evaluators_app = typer.Typer(help="Evaluators: what scores replays and traffic.", no_args_is_help=True)
+app.add_typer(evaluators_app, name="evaluators")
+
+
+def _print_evaluators(found: list[EvaluatorView]) -> None:
+    table = Table("evaluator", "type", "config", "version", "enabled", "target", "sampled")
+    for evaluator in found:
+        table.add_row(
+            escape(evaluator.name), evaluator.type, escape(orjson.dumps(evaluator.config).decode()),
+            str(evaluator.config_version), "yes" if evaluator.enabled else "no", evaluator.target,
+            f"{evaluator.sampling_rate:.0%}",
+        )  # fmt: skip
+    console.print(table)
+
+
+@evaluators_app.command("list")
+def evaluators_list(project: ProjectOption = None) -> None:
+    """The project's evaluators."""
+    from tracereplay.evals.service import list_evaluators
+
+    with _context() as ctx:
+        found = list_evaluators(ctx.sessions, _project_rowid(ctx, project))
+    _print_evaluators(found)
+
+
+@evaluators_app.command("types")
+def evaluators_types() -> None:
+    """The evaluator types and what each checks."""
+    from tracereplay.evals.service import evaluator_types
+
+    table = Table("type", "checks", "compares with the original")
+    for name, kind in sorted(evaluator_types().items()):
+        table.add_row(name, escape(kind.description), "yes" if kind.needs_original else "")
+    console.print(table)
+
+
+@evaluators_app.command("create")
+def evaluators_create(
+    name: str,
+    type_name: Annotated[
+        str, typer.Option("--type", help="An evaluator type (`tracereplay evaluators types`).")
+    ],
+    config: Annotated[str, typer.Option(help="JSON config, e.g. '{\"max_ms\": 2000}'.")] = "{}",
+    target: Annotated[str, typer.Option(help='"replays" or "all" (new traces).')] = "replays",
+    sampling_rate: Annotated[float, typer.Option(help="Fraction of traces scored.")] = 1.0,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Create it switched off.")] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Create evaluator NAME."""
+    from tracereplay.evals.service import create_evaluator
+
+    settings = _json_option(config, "--config")
+    with _context() as ctx:
+        created = create_evaluator(
+            ctx.sessions, _project_rowid(ctx, project), name, type_name, settings,
+            enabled=not disabled, target=target, sampling_rate=sampling_rate,
+        )  # fmt: skip
+    _print_evaluators([created])
+
+
+@evaluators_app.command("set")
+def evaluators_set(
+    name: str,
+    config: Annotated[str | None, typer.Option(help="New JSON config (a new configuration version).")] = None,
+    enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="Switch it on or off.")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Change evaluator NAME."""
+    from tracereplay.evals.service import UNSET, update_evaluator
+
+    settings = _json_option(config, "--config") if config is not None else UNSET
+    with _context() as ctx:
+        changed = update_evaluator(
+            ctx.sessions, _project_rowid(ctx, project), name, config=settings,
+            enabled=UNSET if enabled is None else enabled,
+        )  # fmt: skip
+    _print_evaluators([changed])
+
+
+@evaluators_app.command("delete")
+def evaluators_delete(name: str, project: ProjectOption = None) -> None:
+    """Remove evaluator NAME."""
+    from tracereplay.evals.service import delete_evaluator
+
+    with _context() as ctx:
+        delete_evaluator(ctx.sessions, _project_rowid(ctx, project), name)
+    console.print(f"evaluator {escape(name)} removed")

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from tracereplay import __version__
 from tracereplay.api.errors import install_error_handlers
+from tracereplay.api.evaluators import evaluators_router
 from tracereplay.api.otlp import otlp_router
 from tracereplay.api.prices import prices_router
 from tracereplay.api.prompts import prompts_router
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, ctx: AppContext 
     app.include_router(replays_router(context))
     app.include_router(prices_router(context))
     app.include_router(prompts_router(context))
+    app.include_router(evaluators_router(context))
 
     @app.get("/", include_in_schema=False)
     def landing() -> HTMLResponse:

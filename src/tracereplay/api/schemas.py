@@ -404,3 +404,74 @@ class PromptImportIn(BaseModel):
     trace_id: str = HexTraceId
     span_id: str = HexSpanId
     name: str = Field(min_length=1, max_length=200, description="The prompt to add the template to")
+
+
+class EvaluatorIn(BaseModel):
+    """A new evaluator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["answer-similar"])
+    type: str = Field(description="An evaluator type (GET /api/v1/evaluator-types)", examples=["similarity"])
+    config: dict[str, Any] = Field(default_factory=dict, examples=[{"method": "token_sort_ratio"}])
+    enabled: bool = True
+    target: Literal["replays", "all"] = Field(
+        default="replays", description='"replays": replayed traces and their originals; "all": new traces'
+    )
+    sampling_rate: float = Field(
+        default=1.0, description="Fraction of traces scored (same traces for every evaluator)"
+    )
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description='Only traces matching {"name", "tags", "environment"}',
+        examples=[{"tags": ["prod"]}],
+    )
+
+
+class EvaluatorPatch(BaseModel):
+    """What to change; a different config becomes a new configuration version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] | None = None
+    enabled: bool | None = None
+    target: Literal["replays", "all"] | None = None
+    sampling_rate: float | None = None
+    filter: dict[str, Any] | None = None
+
+
+class EvaluatorOut(BaseModel):
+    name: str
+    type: str
+    config: dict[str, Any]
+    config_version: int = Field(description="Each configuration change makes a new version")
+    enabled: bool
+    target: Literal["replays", "all"]
+    sampling_rate: float
+    filter: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EvaluatorList(BaseModel):
+    evaluators: list[EvaluatorOut]
+
+
+class EvaluatorConfigOut(BaseModel):
+    version: int
+    config: dict[str, Any]
+    created_at: datetime
+
+
+class EvaluatorConfigList(BaseModel):
+    versions: list[EvaluatorConfigOut]
+
+
+class EvaluatorTypeOut(BaseModel):
+    name: str
+    description: str
+    needs_original: bool = Field(description="Compares a replayed trace with its original")
+
+
+class EvaluatorTypeList(BaseModel):
+    types: list[EvaluatorTypeOut]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -220,6 +221,39 @@ class Span(Base):
     total_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost: Mapped[float | None] = mapped_column(Float)
     prompt_template: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class Evaluator(Base):
+    """A configured evaluator of a project: its type, its current configuration (each change
+    is a new version, kept in `evaluator_configs`) and which traces it scores."""
+
+    __tablename__ = "evaluators"
+    __table_args__ = (UniqueConstraint("project_rowid", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_rowid: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(100))
+    config_version: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    target: Mapped[str] = mapped_column(String(10))  # "replays" or "all"
+    sampling_rate: Mapped[float] = mapped_column(Float)
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # trace name, tags, environment
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EvaluatorConfig(Base):
+    """One configuration version of an evaluator: never changed once written."""
+
+    __tablename__ = "evaluator_configs"
+
+    evaluator_rowid: Mapped[int] = mapped_column(
+        ForeignKey("evaluators.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Score(Base):

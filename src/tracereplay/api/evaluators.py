@@ -1,0 +1,85 @@
+"""REST API for evaluators (`/api/v1/evaluators`) and the types they can be
+(`/api/v1/evaluator-types`)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from tracereplay.api.deps import principal_dependency
+from tracereplay.api.schemas import (
+    EvaluatorConfigList,
+    EvaluatorConfigOut,
+    EvaluatorIn,
+    EvaluatorList,
+    EvaluatorOut,
+    EvaluatorPatch,
+    EvaluatorTypeList,
+    EvaluatorTypeOut,
+)
+from tracereplay.context import AppContext
+from tracereplay.evals import service as evaluators
+from tracereplay.projects.service import Principal
+
+
+def evaluators_router(ctx: AppContext) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["evaluators"])
+    Auth = Annotated[Principal, Depends(principal_dependency(ctx))]
+
+    @router.get("/evaluator-types", summary="The evaluator types, with what each checks")
+    def types(principal: Auth) -> EvaluatorTypeList:
+        del principal
+        return EvaluatorTypeList(
+            types=[
+                EvaluatorTypeOut(name=t.name, description=t.description, needs_original=t.needs_original)
+                for t in sorted(evaluators.evaluator_types().values(), key=lambda t: t.name)
+            ]
+        )
+
+    @router.get("/evaluators", summary="This project's evaluators")
+    def list_evaluators(principal: Auth) -> EvaluatorList:
+        found = evaluators.list_evaluators(ctx.sessions, principal.project_rowid)
+        return EvaluatorList(evaluators=[EvaluatorOut.model_validate(e, from_attributes=True) for e in found])
+
+    @router.post(
+        "/evaluators",
+        status_code=201,
+        summary="Create an evaluator",
+        description="Its type and config are checked now (422 with the reason); a taken name is 409.",
+    )
+    def create(body: EvaluatorIn, principal: Auth) -> EvaluatorOut:
+        created = evaluators.create_evaluator(
+            ctx.sessions, principal.project_rowid, body.name, body.type, body.config,
+            enabled=body.enabled, target=body.target, sampling_rate=body.sampling_rate, filter_=body.filter,
+        )  # fmt: skip
+        return EvaluatorOut.model_validate(created, from_attributes=True)
+
+    @router.get("/evaluators/{name}", summary="One evaluator")
+    def get(name: str, principal: Auth) -> EvaluatorOut:
+        found = evaluators.get_evaluator(ctx.sessions, principal.project_rowid, name)
+        return EvaluatorOut.model_validate(found, from_attributes=True)
+
+    @router.patch(
+        "/evaluators/{name}",
+        summary="Change an evaluator",
+        description="Fields left out stay; a different config becomes the next configuration version.",
+    )
+    def change(name: str, body: EvaluatorPatch, principal: Auth) -> EvaluatorOut:
+        given = body.model_dump(exclude_unset=True)
+        if "filter" in given:
+            given["filter_"] = given.pop("filter")
+        changed = evaluators.update_evaluator(ctx.sessions, principal.project_rowid, name, **given)
+        return EvaluatorOut.model_validate(changed, from_attributes=True)
+
+    @router.get("/evaluators/{name}/configs", summary="Every configuration version, newest first")
+    def configs(name: str, principal: Auth) -> EvaluatorConfigList:
+        history = evaluators.config_history(ctx.sessions, principal.project_rowid, name)
+        return EvaluatorConfigList(
+            versions=[EvaluatorConfigOut(version=v, config=c, created_at=t) for v, c, t in history]
+        )
+
+    @router.delete("/evaluators/{name}", status_code=204, summary="Remove an evaluator")
+    def remove(name: str, principal: Auth) -> Response:
+        evaluators.delete_evaluator(ctx.sessions, principal.project_rowid, name)
+        return Response(status_code=204)
+
+    return router

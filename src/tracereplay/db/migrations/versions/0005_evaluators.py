@@ -1,0 +1,62 @@
+"""evaluators, evaluator_configs
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import tracereplay.db.types
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "evaluators",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("project_rowid", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("type", sa.String(length=100), nullable=False),
+        sa.Column("config_version", sa.Integer(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("target", sa.String(length=10), nullable=False),
+        sa.Column("sampling_rate", sa.Float(), nullable=False),
+        sa.Column("filter", JSON, nullable=True),
+        sa.Column("created_at", tracereplay.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tracereplay.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_rowid"],
+            ["projects.id"],
+            name=op.f("fk_evaluators_project_rowid_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluators")),
+        sa.UniqueConstraint("project_rowid", "name", name=op.f("uq_evaluators_project_rowid_name")),
+    )
+    op.create_table(
+        "evaluator_configs",
+        sa.Column("evaluator_rowid", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("config", JSON, nullable=False),
+        sa.Column("created_at", tracereplay.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["evaluator_rowid"],
+            ["evaluators.id"],
+            name=op.f("fk_evaluator_configs_evaluator_rowid_evaluators"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("evaluator_rowid", "version", name=op.f("pk_evaluator_configs")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("evaluator_configs")
+    op.drop_table("evaluators")
