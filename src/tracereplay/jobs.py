@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
 from tracereplay.errors import StartupError
+from tracereplay.evals.pipeline import evaluate_replay, unevaluated_replays
 from tracereplay.replay.executor import ReplayDeps, run_replay
 from tracereplay.replay.sweeper import sweep_replays
 from tracereplay.traces.retention import purge_expired_traces
@@ -86,12 +88,19 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
     def purge() -> Any:
         return purge_expired_traces(sessions, settings.retention_days)
 
+    @huey.task(name="evaluate_replay")  # type: ignore[untyped-decorator]
+    def evaluate(replay_id: str) -> int:
+        return evaluate_replay(sessions, replay_id)
+
     @huey.task(name="run_replay")  # type: ignore[untyped-decorator]
     def replay(replay_id: str) -> None:
         run_replay(replays, replay_id)
+        evaluate(replay_id)  # a replay that did not complete is not evaluated: the job returns
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_replays")  # type: ignore[untyped-decorator]
     def sweep() -> Any:
+        for replay_id in unevaluated_replays(sessions, timedelta(minutes=2)):
+            evaluate(replay_id)
         return sweep_replays(sessions, replay)
 
     return JobQueue(huey, settings, replay)

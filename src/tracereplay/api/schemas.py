@@ -121,6 +121,7 @@ class TraceDetailOut(TraceSummary):
     spans: list[SpanOut] = Field(description="Every span, ordered by start time.")
     tree: list[SpanNode] = Field(description="The parent/child structure of `spans`.")
     replays: list[str] = Field(description="Ids of this trace's replays, newest first.")
+    scores: list[ScoreOut] = Field(description="Evaluator, API and human scores of this trace.")
 
 
 class SpanIn(BaseModel):
@@ -223,6 +224,11 @@ class ReplayOut(BaseModel):
     finished_at: datetime | None
     original: TraceTotalsOut | None = None
     result: TraceTotalsOut | None = None
+    evaluations: Literal["pending", "done"] | None = Field(
+        default=None, description='A completed replay: "pending" until the enabled evaluators have scored it'
+    )
+    scores: list[ScoreOut] = Field(default_factory=list, description="The replayed trace's scores")
+    original_scores: list[ScoreOut] = Field(default_factory=list, description="The original trace's scores")
 
     @classmethod
     def of(cls, replay: ReplayView) -> ReplayOut:
@@ -475,3 +481,39 @@ class EvaluatorTypeOut(BaseModel):
 
 class EvaluatorTypeList(BaseModel):
     types: list[EvaluatorTypeOut]
+
+
+class ScoreOut(BaseModel):
+    name: str
+    data_type: Literal["numeric", "boolean", "categorical"]
+    status: Literal["scored", "error"] = Field(
+        description='"error": the evaluator could not judge (no value)'
+    )
+    value: float | None = Field(description="A number; a boolean is 1 or 0")
+    label: str | None = Field(description="A categorical value")
+    source: Literal["evaluator", "api", "human"]
+    config_version: int | None = Field(description="The evaluator's configuration version that gave it")
+    reasoning: str | None
+    details: dict[str, Any] | None
+    error: str | None
+    span_id: str | None
+    created_at: datetime
+
+
+class ScoreList(BaseModel):
+    scores: list[ScoreOut]
+
+
+class ScoreIn(BaseModel):
+    """A score from outside tracereplay: an app's own check, or a person's judgement."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str = HexTraceId
+    name: str = Field(min_length=1, max_length=200, examples=["user-feedback"])
+    value: bool | float | str = Field(
+        description="A number, true/false, or a label", examples=[0.8, True, "good"]
+    )
+    reasoning: str | None = Field(default=None, max_length=10_000)
+    source: Literal["api", "human"] = "api"
+    span_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{16}$")

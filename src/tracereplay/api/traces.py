@@ -11,6 +11,9 @@ from tracereplay.api.schemas import (
     Health,
     IngestResult,
     Readiness,
+    ScoreIn,
+    ScoreList,
+    ScoreOut,
     SpanBatchIn,
     SpanNode,
     SpanOut,
@@ -23,6 +26,7 @@ from tracereplay.db.engine import check_database
 from tracereplay.ingest.native import spans_from_batch
 from tracereplay.projects.service import Principal
 from tracereplay.traces.queries import SortField, TraceFilter, get_span, get_trace, list_traces
+from tracereplay.traces.scores import add_score, trace_scores
 
 
 def traces_router(ctx: AppContext) -> APIRouter:
@@ -87,12 +91,32 @@ def traces_router(ctx: AppContext) -> APIRouter:
     @router.get("/traces/{trace_id}", tags=["traces"], summary="One trace with its spans and span tree")
     def trace(trace_id: str, principal: Auth) -> TraceDetailOut:
         detail = get_trace(ctx.sessions, principal.project_rowid, trace_id, retention)
+        scores = trace_scores(ctx.sessions, principal.project_rowid, trace_id, retention)
         return TraceDetailOut(
             **TraceSummary.of(detail.trace).model_dump(),
             spans=[SpanOut.of(span, detail.prompt_links.get(span.span_id)) for span in detail.spans],
             tree=[SpanNode.model_validate(node) for node in detail.tree],
             replays=detail.replay_ids,
+            scores=[ScoreOut.model_validate(score, from_attributes=True) for score in scores],
         )
+
+    @router.get("/traces/{trace_id}/scores", tags=["scores"], summary="A trace's scores")
+    def trace_scores_route(trace_id: str, principal: Auth) -> ScoreList:
+        found = trace_scores(ctx.sessions, principal.project_rowid, trace_id, retention)
+        return ScoreList(scores=[ScoreOut.model_validate(score, from_attributes=True) for score in found])
+
+    @router.post(
+        "/scores",
+        tags=["scores"],
+        status_code=201,
+        summary="Score a trace (or one of its spans) from outside: an app's check, a person",
+    )
+    def post_score(body: ScoreIn, principal: Auth) -> ScoreOut:
+        score = add_score(
+            ctx.sessions, principal.project_rowid, body.trace_id, body.name, value=body.value,
+            reasoning=body.reasoning, source=body.source, span_id=body.span_id, retention_days=retention,
+        )  # fmt: skip
+        return ScoreOut.model_validate(score, from_attributes=True)
 
     @router.get("/traces/{trace_id}/spans/{span_id}", tags=["traces"], summary="One span")
     def span(trace_id: str, span_id: str, principal: Auth) -> SpanOut:

@@ -121,6 +121,8 @@ class Replay(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the enabled evaluators scored the replayed trace and its original (None: not yet).
+    evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ModelPrice(Base):
@@ -257,18 +259,30 @@ class EvaluatorConfig(Base):
 
 
 class Score(Base):
-    """A value an evaluator, a person or the API gave a trace or one of its spans."""
+    """A value an evaluator, a person or the API gave a trace or one of its spans.
+
+    An evaluator scores a trace once per configuration version (the unique constraint makes a
+    re-run after a crash a no-op); `error` says why it could not judge, and then there is no
+    value."""
 
     __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("trace_rowid", "evaluator_rowid", "config_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     trace_rowid: Mapped[int] = mapped_column(ForeignKey("traces.id", ondelete="CASCADE"), index=True)
     span_rowid: Mapped[int | None] = mapped_column(ForeignKey("spans.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
+    data_type: Mapped[str] = mapped_column(
+        String(12), server_default="numeric"
+    )  # numeric, boolean, categorical
     value: Mapped[float | None] = mapped_column(Float)
-    string_value: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(20))
-    comment: Mapped[str | None] = mapped_column(Text)
+    string_value: Mapped[str | None] = mapped_column(Text)  # a categorical label
+    source: Mapped[str] = mapped_column(String(20))  # evaluator, api, human
+    evaluator_rowid: Mapped[int | None] = mapped_column(ForeignKey("evaluators.id", ondelete="SET NULL"))
+    config_version: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)  # the reasoning
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

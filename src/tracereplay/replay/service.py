@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from tracereplay.replay import lifecycle
 from tracereplay.replay.lifecycle import ReplayStatus
 from tracereplay.replay.prompting import PromptRewrite, plan_prompt_replay
 from tracereplay.traces.queries import find_trace, trace_spans
+from tracereplay.traces.scores import ScoreView, scores_of
 
 # Checks of well-known parameters; others pass through to the provider as they are.
 _NUMBER_RANGES: dict[str, tuple[float, float]] = {
@@ -120,6 +121,10 @@ class ReplayView:
     finished_at: datetime | None
     original: TraceTotals
     result: TraceTotals | None
+    # A completed replay: "pending" until the enabled evaluators have scored it, then "done".
+    evaluations: str | None = None
+    scores: list[ScoreView] = field(default_factory=list)  # the replayed trace's
+    original_scores: list[ScoreView] = field(default_factory=list)
 
     @property
     def progress(self) -> str:
@@ -134,6 +139,7 @@ def _view(session: Session, replay: Replay, source: Trace) -> ReplayView:
                 Trace.project_rowid == replay.project_rowid, Trace.trace_id == replay.result_trace_id
             )
         )
+    scores = scores_of(session, [source.id] + ([result.id] if result is not None else []))
     return ReplayView(
         replay_id=replay.replay_id,
         trace_id=source.trace_id,
@@ -149,7 +155,16 @@ def _view(session: Session, replay: Replay, source: Trace) -> ReplayView:
         finished_at=replay.finished_at,
         original=TraceTotals.of(source),
         result=TraceTotals.of(result) if result is not None else None,
+        evaluations=_evaluations(replay),
+        scores=scores.get(result.id, []) if result is not None else [],
+        original_scores=scores.get(source.id, []),
     )
+
+
+def _evaluations(replay: Replay) -> str | None:
+    if replay.status != ReplayStatus.COMPLETED:
+        return None
+    return "done" if replay.evaluated_at is not None else "pending"
 
 
 def create_replay(

@@ -1,4 +1,4 @@
-"""evaluators, evaluator_configs
+"""evaluators, evaluator_configs; scores by evaluator and configuration version; replays.evaluated_at
 
 Revision ID: 0005
 Revises: 0004
@@ -55,8 +55,46 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("evaluator_rowid", "version", name=op.f("pk_evaluator_configs")),
     )
+    with op.batch_alter_table("replays", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("evaluated_at", tracereplay.db.types.UTCDateTime(timezone=True), nullable=True)
+        )
+
+    with op.batch_alter_table("scores", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("data_type", sa.String(length=12), server_default="numeric", nullable=False)
+        )
+        batch_op.add_column(sa.Column("evaluator_rowid", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("config_version", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("details", JSON, nullable=True))
+        batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_scores_trace_rowid_evaluator_rowid_config_version"),
+            ["trace_rowid", "evaluator_rowid", "config_version"],
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_scores_evaluator_rowid_evaluators"),
+            "evaluators",
+            ["evaluator_rowid"],
+            ["id"],
+            ondelete="SET NULL",
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("scores", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_scores_evaluator_rowid_evaluators"), type_="foreignkey")
+        batch_op.drop_constraint(
+            batch_op.f("uq_scores_trace_rowid_evaluator_rowid_config_version"), type_="unique"
+        )
+        batch_op.drop_column("error")
+        batch_op.drop_column("details")
+        batch_op.drop_column("config_version")
+        batch_op.drop_column("evaluator_rowid")
+        batch_op.drop_column("data_type")
+
+    with op.batch_alter_table("replays", schema=None) as batch_op:
+        batch_op.drop_column("evaluated_at")
+
     op.drop_table("evaluator_configs")
     op.drop_table("evaluators")

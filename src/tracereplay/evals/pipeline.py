@@ -1,0 +1,156 @@
+"""The evaluation pipeline: enabled evaluators score a completed replay's trace and its
+original, as jobs on the replay queue.
+
+A trace is scored once per evaluator and configuration version: what is already scored is
+skipped, and the insert ignores a score another run stored meanwhile, so a job that runs twice
+(a worker killed mid-evaluation, the job requeued) leaves one score each. An evaluator that
+cannot judge, or fails, stores an error on that score, never a value.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracereplay.db.models import Evaluator, EvaluatorConfig, Replay, Score, Trace, utcnow
+from tracereplay.db.upsert import upsert
+from tracereplay.evals.service import evaluator_types
+from tracereplay.evals.subjects import EvaluationError, Outcome, Subject
+from tracereplay.replay.lifecycle import ReplayStatus
+from tracereplay.traces.queries import trace_spans
+
+log = logging.getLogger(__name__)
+SCORES: Table = Score.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """One evaluator, at its current configuration, as a job runs it."""
+
+    rowid: int
+    name: str
+    type: str
+    config: dict[str, object]
+    config_version: int
+
+
+def subject(session: Session, trace: Trace) -> Subject:
+    return Subject(
+        trace_id=trace.trace_id,
+        spans=trace_spans(session, trace),
+        duration_ms=trace.duration_ms,
+        cost=trace.cost,
+        input=trace.input,
+        output=trace.output,
+    )
+
+
+def _enabled(session: Session, project_rowid: int, target: str) -> list[Scoring]:
+    rows = session.execute(
+        select(Evaluator, EvaluatorConfig.config)
+        .join(
+            EvaluatorConfig,
+            (EvaluatorConfig.evaluator_rowid == Evaluator.id)
+            & (EvaluatorConfig.version == Evaluator.config_version),
+        )
+        .where(Evaluator.project_rowid == project_rowid, Evaluator.enabled, Evaluator.target == target)
+        .order_by(Evaluator.name)
+    )
+    return [Scoring(e.id, e.name, e.type, config, e.config_version) for e, config in rows]
+
+
+def _scored(session: Session, trace_rowid: int) -> set[tuple[int | None, int | None]]:
+    rows = session.execute(
+        select(Score.evaluator_rowid, Score.config_version).where(Score.trace_rowid == trace_rowid)
+    )
+    return {(evaluator, version) for evaluator, version in rows}
+
+
+def judge(scoring: Scoring, target: Subject, original: Subject | None) -> Outcome | str:
+    """The evaluator's outcome, or the error that kept it from judging."""
+    kind = evaluator_types().get(scoring.type)
+    if kind is None:
+        return f"evaluator type {scoring.type!r} is not installed on this worker"
+    try:
+        return kind.evaluate(scoring.config, target, original)
+    except EvaluationError as exc:
+        return str(exc)
+    except Exception as exc:  # a broken evaluator fails its score, not the job
+        log.exception("evaluator %s failed on trace %s", scoring.name, target.trace_id)
+        return f"the evaluator failed: {type(exc).__name__}: {exc}"
+
+
+def _store(session: Session, trace_rowid: int, scoring: Scoring, outcome: Outcome | str) -> None:
+    row: dict[str, object] = {
+        "trace_rowid": trace_rowid, "name": scoring.name, "source": "evaluator",
+        "evaluator_rowid": scoring.rowid, "config_version": scoring.config_version, "created_at": utcnow(),
+    }  # fmt: skip
+    if isinstance(outcome, str):
+        row |= {"data_type": "numeric", "value": None, "string_value": None, "comment": None,
+                "details": None, "error": outcome}  # fmt: skip
+    else:
+        row |= {"data_type": outcome.type, "value": outcome.value, "string_value": outcome.label,
+                "comment": outcome.reasoning, "details": outcome.details or None, "error": None}  # fmt: skip
+    dialect = session.get_bind().dialect.name
+    session.execute(upsert(dialect, SCORES, ["trace_rowid", "evaluator_rowid", "config_version"]), [row])
+
+
+def evaluate_replay(sessions: sessionmaker[Session], replay_id: str) -> int:
+    """Score a completed replay's trace with every enabled `replays` evaluator (given the
+    original), and its original with the ones that judge a trace alone and have not scored it
+    at this configuration; marks the replay evaluated. Returns how many scores it stored."""
+    with sessions() as session:
+        replay = session.scalar(select(Replay).where(Replay.replay_id == replay_id))
+        if replay is None or replay.status != ReplayStatus.COMPLETED or replay.result_trace_id is None:
+            return 0
+        original = session.get_one(Trace, replay.source_trace_rowid)
+        result = session.scalar(
+            select(Trace).where(
+                Trace.project_rowid == replay.project_rowid, Trace.trace_id == replay.result_trace_id
+            )
+        )
+        if result is None:  # purged since
+            return 0
+        scorings = _enabled(session, replay.project_rowid, "replays")
+        replayed, source = subject(session, result), subject(session, original)
+        done_result, done_original = _scored(session, result.id), _scored(session, original.id)
+        result_rowid, original_rowid = result.id, original.id
+    stored = 0
+    for scoring in scorings:
+        key = (scoring.rowid, scoring.config_version)
+        work: list[tuple[int, Subject, Subject | None]] = []
+        if key not in done_result:
+            work.append((result_rowid, replayed, source))
+        kind = evaluator_types().get(scoring.type)
+        if kind is not None and not kind.needs_original and key not in done_original:
+            work.append((original_rowid, source, None))
+        for trace_rowid, target, against in work:
+            outcome = judge(scoring, target, against)
+            with sessions.begin() as session:
+                _store(session, trace_rowid, scoring, outcome)
+            stored += 1
+    with sessions.begin() as session:
+        session.execute(update(Replay).where(Replay.replay_id == replay_id).values(evaluated_at=utcnow()))
+    return stored
+
+
+def unevaluated_replays(sessions: sessionmaker[Session], older_than: timedelta) -> list[str]:
+    """Completed replays whose evaluation never ran (its job was lost: a crash between the
+    replay's end and the enqueue, a queue emptied), finished more than `older_than` ago."""
+    cutoff = utcnow() - older_than
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(Replay.replay_id)
+                .where(
+                    Replay.status == ReplayStatus.COMPLETED,
+                    Replay.evaluated_at.is_(None),
+                    Replay.finished_at < cutoff,
+                )
+                .limit(500)
+            )
+        )
