@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import AUTH
+from tests.otlp_builders import PROTOBUF, new_span_id, new_trace_id, span, trace_request
 from tests.support.llm_server import Failure, LLMServer
 from tests.support.replays import wait_for
 from tests.test_replay import agent_trace, replay_settings
@@ -19,6 +21,7 @@ from tracereplay.api.app import create_app
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
 from tracereplay.evals.pipeline import evaluate_replay
+from tracereplay.evals.traffic import JUDGE_ENVIRONMENT, evaluate_traffic, sampled
 
 
 @pytest.fixture
@@ -130,3 +133,74 @@ def test_failed_replays_are_not_evaluated_and_scores_come_from_outside(
         "/api/v1/scores", json={"trace_id": trace_id, "name": "x", "value": 1, "span_id": "f" * 16}
     )
     assert unknown_span.status_code == 404 and "span" in unknown_span.json()["error"]["message"]
+
+
+def traffic_trace(client: TestClient, *, tags: list[str] = (), environment: str | None = None) -> str:  # type: ignore[assignment]
+    trace_id, root = new_trace_id(), new_span_id()
+    attributes: dict[str, Any] = {"openinference.span.kind": "CHAIN", "output.value": "It is sunny in Paris."}
+    if tags:
+        attributes["tag.tags"] = list(tags)
+    resource = {"deployment.environment.name": environment} if environment else {}
+    body = trace_request(
+        [span(trace_id, root, "agent", end_ms=100, attributes=attributes)], resource=resource
+    )
+    assert client.post("/v1/traces", content=body.SerializeToString(), headers=PROTOBUF).status_code == 200
+    return trace_id
+
+
+def test_live_traffic_is_sampled_alike_filtered_and_scored_once(
+    eval_client: tuple[TestClient, AppContext],
+) -> None:
+    client, context = eval_client
+    evaluator(client, "paris", "contains", config={"text": "Paris"}, target="all")
+    evaluator(client, "half-a", "json_valid", target="all", sampling_rate=0.5)
+    evaluator(client, "half-b", "exact_match", config={"expected": "x"}, target="all", sampling_rate=0.5)
+    evaluator(client, "prod-only", "json_valid", target="all", filter={"tags": ["prod"]})
+    evaluator(client, "close", "similarity", target="all")  # needs an original: never on live traffic
+    evaluator(client, "replays-only", "json_valid")
+    plain = [traffic_trace(client) for _ in range(30)]
+    prod = [traffic_trace(client, tags=["prod"]) for _ in range(5)]
+    judged = traffic_trace(client, environment=JUDGE_ENVIRONMENT)
+
+    assert evaluate_traffic(context.sessions, timedelta(hours=1)) == 0  # nothing quiet for an hour yet
+    stored = evaluate_traffic(context.sessions, timedelta(0))
+    assert evaluate_traffic(context.sessions, timedelta(0)) == 0  # each trace considered once
+
+    scored = {trace_id: by_name(client.get(f"/api/v1/traces/{trace_id}/scores").json()["scores"])
+              for trace_id in [*plain, *prod, judged]}  # fmt: skip
+    assert scored[judged] == {}
+    everyone = [*plain, *prod]
+    assert all("paris" in scored[t] and scored[t]["paris"]["value"] == 1.0 for t in everyone)
+    half_a = {t for t in everyone if "half-a" in scored[t]}
+    half_b = {t for t in everyone if "half-b" in scored[t]}
+    assert half_a == half_b == {t for t in everyone if sampled(t, 0.5)}  # the same traces
+    assert 5 <= len(half_a) <= 30
+    assert {t for t in everyone if "prod-only" in scored[t]} == set(prod)
+    assert not any("close" in scored[t] or "replays-only" in scored[t] for t in everyone)
+    assert stored == len(everyone) + 2 * len(half_a) + len(prod)
+
+
+def test_evaluation_on_demand_through_the_queue(eval_client: tuple[TestClient, AppContext]) -> None:
+    client, _ = eval_client
+    evaluator(client, "paris", "contains", config={"text": "Paris"}, enabled=False)
+    chosen = traffic_trace(client, tags=["prod"])
+    other = traffic_trace(client)
+    queued = client.post("/api/v1/evaluations", json={"filter": {"tag": "prod"}, "evaluators": ["paris"]})
+    assert queued.status_code == 202 and queued.json() == {"queued": 1}
+    deadline = time.monotonic() + 20
+    while not client.get(f"/api/v1/traces/{chosen}/scores").json()["scores"]:
+        assert time.monotonic() < deadline, "the on-demand evaluation never ran"
+        time.sleep(0.05)
+    assert client.get(f"/api/v1/traces/{other}/scores").json()["scores"] == []
+
+    def refused(body: dict[str, Any], status: int) -> str:
+        answer = client.post("/api/v1/evaluations", json=body)
+        assert answer.status_code == status, answer.text
+        return str(answer.json()["error"]["message"])
+
+    assert "no evaluator named nope" in refused({"trace_ids": [chosen], "evaluators": ["nope"]}, 404)
+    assert "0" * 32 in refused({"trace_ids": ["0" * 32], "evaluators": ["paris"]}, 404)
+    assert "no enabled evaluator" in refused({"trace_ids": [chosen]}, 404)
+    assert "unknown filter colour" in refused({"filter": {"colour": "red"}}, 422)
+    assert "start_after" in refused({"filter": {"start_after": "yesterday"}}, 422)
+    assert "one of them" in refused({"evaluators": ["paris"]}, 422)

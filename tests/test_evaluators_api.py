@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.test_cli import cli_env, ok, run
+from tests.test_cli import agent_trace, cli_env, ok, otlp_json, run
 from tracereplay.context import AppContext
 from tracereplay.projects.service import create_project
 
@@ -79,5 +80,16 @@ def test_evaluators_from_the_cli(tmp_path: Path) -> None:
     bad = run(env, "evaluators", "create", "x", "--type", "regex", "--config", '{"pattern": "("}')
     assert bad.returncode != 0 and "not a valid regular expression" in bad.stderr
     assert "Traceback" not in bad.stderr
+    trace_id, spans = agent_trace()
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(otlp_json(spans)))
+    ok(env, "import", str(export))
+    ok(env, "evaluators", "create", "answered", "--type", "contains", "--config", '{"text": "Paris"}')
+    scored = ok({**env, "COLUMNS": "200"}, "evaluate", trace_id, "--evaluator", "fast", "-e", "answered")
+    assert "2 new scores" in scored and "latency_max" not in scored
+    assert "fast" in scored and "answered" in scored
+    assert "1 new score" not in ok(env, "evaluate", trace_id, "-e", "fast")  # once per configuration
+    unknown = run(env, "evaluate", trace_id, "-e", "nope")
+    assert unknown.returncode != 0 and "no evaluator named nope" in unknown.stderr
     ok(env, "evaluators", "delete", "fast")
     assert "fast" not in ok(env, "evaluators", "list")

@@ -797,3 +797,40 @@ def evaluators_delete(name: str, project: ProjectOption = None) -> None:
     with _context() as ctx:
         delete_evaluator(ctx.sessions, _project_rowid(ctx, project), name)
     console.print(f"evaluator {escape(name)} removed")
+
+
+@app.command()
+def evaluate(
+    trace_ids: Annotated[list[str], typer.Argument(help="Traces to score.")],
+    evaluator: Annotated[
+        list[str] | None,
+        typer.Option("--evaluator", "-e", help="An evaluator (repeatable); default: every enabled one."),
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Score traces now with the project's evaluators, and print their scores."""
+    from tracereplay.evals.traffic import evaluate_traces
+    from tracereplay.traces.scores import trace_scores
+
+    with _context() as ctx:
+        rowid = _project_rowid(ctx, project)
+        stored = evaluate_traces(ctx.sessions, rowid, trace_ids, evaluator or [])
+        scores = {trace_id: trace_scores(ctx.sessions, rowid, trace_id) for trace_id in trace_ids}
+    console.print(f"{stored} new score{'s' if stored != 1 else ''}")
+    table = Table("trace", "score", "value", "version", "reasoning")
+    for trace_id, found in scores.items():
+        for score in found:
+            value = "error" if score.error else score.label or _score_value(score.data_type, score.value)
+            reasoning = score.error or score.reasoning or ""
+            table.add_row(
+                trace_id, escape(score.name), value, str(score.config_version or ""), escape(reasoning)
+            )
+    console.print(table)
+
+
+def _score_value(data_type: str, value: float | None) -> str:
+    if value is None:
+        return ""
+    if data_type == "boolean":
+        return "pass" if value == 1.0 else "fail"
+    return f"{value:.3f}"

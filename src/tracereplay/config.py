@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         "separate workers.",
     )
     worker_concurrency: int = Field(default=3, ge=1, description="Jobs run at once per worker.")
+    evaluation_quiet_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Evaluators with target `all` score a trace once no span arrived for this long.",
+    )
     retention_days: int = Field(
         default=0, ge=0, description="Traces older than this are purged; 0 keeps them forever."
     )

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tracereplay.config import Settings
 from tracereplay.errors import StartupError
 from tracereplay.evals.pipeline import evaluate_replay, unevaluated_replays
+from tracereplay.evals.traffic import evaluate_traces, evaluate_traffic
 from tracereplay.replay.executor import ReplayDeps, run_replay
 from tracereplay.replay.sweeper import sweep_replays
 from tracereplay.traces.retention import purge_expired_traces
@@ -57,9 +58,13 @@ class JobQueue:
     huey: Huey
     settings: Settings
     run_replay: Any  # the Huey task; calling it enqueues
+    evaluate_traces: Any
 
     def enqueue_replay(self, replay_id: str) -> None:
         self.run_replay(replay_id)
+
+    def enqueue_evaluation(self, project_rowid: int, trace_ids: list[str], evaluators: list[str]) -> None:
+        self.evaluate_traces(project_rowid, trace_ids, evaluators)
 
     def close(self) -> None:
         """Release the queue's connections (the consumer, if any, has stopped)."""
@@ -97,10 +102,18 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
         run_replay(replays, replay_id)
         evaluate(replay_id)  # a replay that did not complete is not evaluated: the job returns
 
+    @huey.periodic_task(crontab(minute="*"), name="evaluate_traffic")  # type: ignore[untyped-decorator]
+    def traffic() -> int:
+        return evaluate_traffic(sessions, timedelta(seconds=settings.evaluation_quiet_seconds))
+
+    @huey.task(name="evaluate_traces")  # type: ignore[untyped-decorator]
+    def on_demand(project_rowid: int, trace_ids: list[str], evaluators: list[str]) -> int:
+        return evaluate_traces(sessions, project_rowid, trace_ids, evaluators)
+
     @huey.periodic_task(crontab(minute="*"), name="sweep_replays")  # type: ignore[untyped-decorator]
     def sweep() -> Any:
         for replay_id in unevaluated_replays(sessions, timedelta(minutes=2)):
             evaluate(replay_id)
         return sweep_replays(sessions, replay)
 
-    return JobQueue(huey, settings, replay)
+    return JobQueue(huey, settings, replay, on_demand)

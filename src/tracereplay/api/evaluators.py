@@ -1,12 +1,16 @@
 """REST API for evaluators (`/api/v1/evaluators`) and the types they can be
 (`/api/v1/evaluator-types`)."""
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import TypeAdapter, ValidationError
 
 from tracereplay.api.deps import principal_dependency
 from tracereplay.api.schemas import (
+    EvaluationIn,
+    EvaluationQueued,
     EvaluatorConfigList,
     EvaluatorConfigOut,
     EvaluatorIn,
@@ -17,8 +21,11 @@ from tracereplay.api.schemas import (
     EvaluatorTypeOut,
 )
 from tracereplay.context import AppContext
+from tracereplay.errors import Unprocessable
 from tracereplay.evals import service as evaluators
+from tracereplay.evals.traffic import request_evaluation, traces_matching
 from tracereplay.projects.service import Principal
+from tracereplay.traces.queries import TraceFilter
 
 
 def evaluators_router(ctx: AppContext) -> APIRouter:
@@ -76,6 +83,37 @@ def evaluators_router(ctx: AppContext) -> APIRouter:
         return EvaluatorConfigList(
             versions=[EvaluatorConfigOut(version=v, config=c, created_at=t) for v, c, t in history]
         )
+
+    @router.post(
+        "/evaluations",
+        status_code=202,
+        summary="Evaluate traces now",
+        description="Queues the traces (by id, or all a trace-list filter matches, at most 10,000) for the "
+        "named evaluators, or every enabled one; 404 names unknown evaluators or traces.",
+    )
+    def evaluate(body: EvaluationIn, principal: Auth) -> EvaluationQueued:
+        if (body.trace_ids is None) == (body.filter is None):
+            raise Unprocessable('give "trace_ids" or "filter" (one of them)')
+        trace_ids = body.trace_ids
+        if trace_ids is None:
+            given = body.filter or {}
+            unknown = sorted(set(given) - {f.name for f in dataclasses.fields(TraceFilter)})
+            if unknown:
+                raise Unprocessable(
+                    f"unknown filter {', '.join(unknown)}; GET /api/v1/traces documents the filters"
+                )
+            try:
+                filters = TypeAdapter(TraceFilter).validate_python(given)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise Unprocessable(f"invalid filter: {problems}") from exc
+            trace_ids = traces_matching(
+                ctx.sessions, principal.project_rowid, filters, ctx.settings.retention_days
+            )
+        queued = request_evaluation(
+            ctx.sessions, principal.project_rowid, trace_ids, body.evaluators, ctx.queue.enqueue_evaluation
+        )
+        return EvaluationQueued(queued=queued)
 
     @router.delete("/evaluators/{name}", status_code=204, summary="Remove an evaluator")
     def remove(name: str, principal: Auth) -> Response:

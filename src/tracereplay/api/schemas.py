@@ -517,3 +517,24 @@ class ScoreIn(BaseModel):
     reasoning: str | None = Field(default=None, max_length=10_000)
     source: Literal["api", "human"] = "api"
     span_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{16}$")
+
+
+class EvaluationIn(BaseModel):
+    """Traces to evaluate now: by id, or every trace a filter of the trace list matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_ids: list[str] | None = Field(default=None, max_length=10_000)
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description="The trace list's filters: name, tag, model, environment, session_id, user_id, "
+        "has_error, start_after, start_before, search",
+        examples=[{"tag": "prod", "start_after": "2026-11-01T00:00:00Z"}],
+    )
+    evaluators: list[str] = Field(
+        default_factory=list, description="Evaluator names; none: every enabled one"
+    )
+
+
+class EvaluationQueued(BaseModel):
+    queued: int = Field(description="Traces queued for evaluation; their scores appear as the jobs run")

@@ -70,6 +70,7 @@ class Trace(Base):
     __table_args__ = (
         UniqueConstraint("project_rowid", "trace_id"),
         Index("ix_traces_project_start", "project_rowid", "start_time"),
+        Index("ix_traces_project_updated", "project_rowid", "updated_at", "id"),  # the traffic job's scan
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -241,6 +242,9 @@ class Evaluator(Base):
     target: Mapped[str] = mapped_column(String(10))  # "replays" or "all"
     sampling_rate: Mapped[float] = mapped_column(Float)
     filter: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # trace name, tags, environment
+    # Target "all": where the traffic job's last run stopped, in (trace updated_at, row id) order.
+    scanned_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scanned_rowid: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -99,6 +99,32 @@ def _store(session: Session, trace_rowid: int, scoring: Scoring, outcome: Outcom
     session.execute(upsert(dialect, SCORES, ["trace_rowid", "evaluator_rowid", "config_version"]), [row])
 
 
+def score_trace(sessions: sessionmaker[Session], trace_rowid: int, scorings: list[Scoring]) -> int:
+    """Score one trace with each of `scorings` that has not scored it at its configuration
+    version; a replayed trace is judged with its original. Returns how many scores it stored."""
+    with sessions() as session:
+        trace = session.get(Trace, trace_rowid)
+        if trace is None:  # purged since
+            return 0
+        done = _scored(session, trace.id)
+        todo = [s for s in scorings if (s.rowid, s.config_version) not in done]
+        if not todo:
+            return 0
+        target, original = subject(session, trace), None
+        if trace.source_trace_id is not None:
+            source = session.scalar(
+                select(Trace).where(
+                    Trace.project_rowid == trace.project_rowid, Trace.trace_id == trace.source_trace_id
+                )
+            )
+            original = subject(session, source) if source is not None else None
+    for scoring in todo:
+        outcome = judge(scoring, target, original)
+        with sessions.begin() as session:
+            _store(session, trace_rowid, scoring, outcome)
+    return len(todo)
+
+
 def evaluate_replay(sessions: sessionmaker[Session], replay_id: str) -> int:
     """Score a completed replay's trace with every enabled `replays` evaluator (given the
     original), and its original with the ones that judge a trace alone and have not scored it
@@ -107,32 +133,18 @@ def evaluate_replay(sessions: sessionmaker[Session], replay_id: str) -> int:
         replay = session.scalar(select(Replay).where(Replay.replay_id == replay_id))
         if replay is None or replay.status != ReplayStatus.COMPLETED or replay.result_trace_id is None:
             return 0
-        original = session.get_one(Trace, replay.source_trace_rowid)
-        result = session.scalar(
-            select(Trace).where(
+        result_rowid = session.scalar(
+            select(Trace.id).where(
                 Trace.project_rowid == replay.project_rowid, Trace.trace_id == replay.result_trace_id
             )
         )
-        if result is None:  # purged since
-            return 0
+        original_rowid = replay.source_trace_rowid
         scorings = _enabled(session, replay.project_rowid, "replays")
-        replayed, source = subject(session, result), subject(session, original)
-        done_result, done_original = _scored(session, result.id), _scored(session, original.id)
-        result_rowid, original_rowid = result.id, original.id
-    stored = 0
-    for scoring in scorings:
-        key = (scoring.rowid, scoring.config_version)
-        work: list[tuple[int, Subject, Subject | None]] = []
-        if key not in done_result:
-            work.append((result_rowid, replayed, source))
-        kind = evaluator_types().get(scoring.type)
-        if kind is not None and not kind.needs_original and key not in done_original:
-            work.append((original_rowid, source, None))
-        for trace_rowid, target, against in work:
-            outcome = judge(scoring, target, against)
-            with sessions.begin() as session:
-                _store(session, trace_rowid, scoring, outcome)
-            stored += 1
+    alone = [
+        s for s in scorings if (kind := evaluator_types().get(s.type)) is not None and not kind.needs_original
+    ]
+    stored = score_trace(sessions, result_rowid, scorings) if result_rowid is not None else 0
+    stored += score_trace(sessions, original_rowid, alone)
     with sessions.begin() as session:
         session.execute(update(Replay).where(Replay.replay_id == replay_id).values(evaluated_at=utcnow()))
     return stored

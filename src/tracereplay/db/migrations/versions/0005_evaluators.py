@@ -30,6 +30,8 @@ def upgrade() -> None:
         sa.Column("target", sa.String(length=10), nullable=False),
         sa.Column("sampling_rate", sa.Float(), nullable=False),
         sa.Column("filter", JSON, nullable=True),
+        sa.Column("scanned_until", tracereplay.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("scanned_rowid", sa.Integer(), nullable=True),
         sa.Column("created_at", tracereplay.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", tracereplay.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -55,6 +57,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("evaluator_rowid", "version", name=op.f("pk_evaluator_configs")),
     )
+    with op.batch_alter_table("traces", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_traces_project_updated", ["project_rowid", "updated_at", "id"], unique=False
+        )
+
     with op.batch_alter_table("replays", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("evaluated_at", tracereplay.db.types.UTCDateTime(timezone=True), nullable=True)
@@ -95,6 +102,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table("replays", schema=None) as batch_op:
         batch_op.drop_column("evaluated_at")
+
+    with op.batch_alter_table("traces", schema=None) as batch_op:
+        batch_op.drop_index("ix_traces_project_updated")
 
     op.drop_table("evaluator_configs")
     op.drop_table("evaluators")
