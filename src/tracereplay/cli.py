@@ -809,12 +809,14 @@ def evaluate(
     project: ProjectOption = None,
 ) -> None:
     """Score traces now with the project's evaluators, and print their scores."""
+    from tracereplay.evals.pipeline import EvalServices
     from tracereplay.evals.traffic import evaluate_traces
     from tracereplay.traces.scores import trace_scores
 
     with _context() as ctx:
         rowid = _project_rowid(ctx, project)
-        stored = evaluate_traces(ctx.sessions, rowid, trace_ids, evaluator or [])
+        services = EvalServices(ctx.providers, ctx.ingest)
+        stored = evaluate_traces(ctx.sessions, rowid, trace_ids, evaluator or [], services)
         scores = {trace_id: trace_scores(ctx.sessions, rowid, trace_id) for trace_id in trace_ids}
     console.print(f"{stored} new score{'s' if stored != 1 else ''}")
     table = Table("trace", "score", "value", "version", "reasoning")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
 from tracereplay.errors import StartupError
-from tracereplay.evals.pipeline import evaluate_replay, unevaluated_replays
+from tracereplay.evals.pipeline import EvalServices, evaluate_replay, unevaluated_replays
 from tracereplay.evals.traffic import evaluate_traces, evaluate_traffic
 from tracereplay.replay.executor import ReplayDeps, run_replay
 from tracereplay.replay.sweeper import sweep_replays
@@ -87,6 +87,7 @@ class JobQueue:
 
 def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: ReplayDeps) -> JobQueue:
     huey = make_huey(settings)
+    services = EvalServices(replays.providers, replays.ingest)
 
     # Every ten minutes is frequent enough for a day-granular window.
     @huey.periodic_task(crontab(minute="*/10"), name="purge_expired_traces")  # type: ignore[untyped-decorator]
@@ -95,7 +96,7 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
 
     @huey.task(name="evaluate_replay")  # type: ignore[untyped-decorator]
     def evaluate(replay_id: str) -> int:
-        return evaluate_replay(sessions, replay_id)
+        return evaluate_replay(sessions, replay_id, services)
 
     @huey.task(name="run_replay")  # type: ignore[untyped-decorator]
     def replay(replay_id: str) -> None:
@@ -104,11 +105,11 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
 
     @huey.periodic_task(crontab(minute="*"), name="evaluate_traffic")  # type: ignore[untyped-decorator]
     def traffic() -> int:
-        return evaluate_traffic(sessions, timedelta(seconds=settings.evaluation_quiet_seconds))
+        return evaluate_traffic(sessions, timedelta(seconds=settings.evaluation_quiet_seconds), services)
 
     @huey.task(name="evaluate_traces")  # type: ignore[untyped-decorator]
     def on_demand(project_rowid: int, trace_ids: list[str], evaluators: list[str]) -> int:
-        return evaluate_traces(sessions, project_rowid, trace_ids, evaluators)
+        return evaluate_traces(sessions, project_rowid, trace_ids, evaluators, services)
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_replays")  # type: ignore[untyped-decorator]
     def sweep() -> Any:

@@ -19,10 +19,13 @@ from tracereplay.api.schemas import (
     EvaluatorPatch,
     EvaluatorTypeList,
     EvaluatorTypeOut,
+    PreviewIn,
+    PreviewOut,
 )
 from tracereplay.context import AppContext
 from tracereplay.errors import Unprocessable
 from tracereplay.evals import service as evaluators
+from tracereplay.evals.pipeline import EvalServices, preview
 from tracereplay.evals.traffic import request_evaluation, traces_matching
 from tracereplay.projects.service import Principal
 from tracereplay.traces.queries import TraceFilter
@@ -114,6 +117,22 @@ def evaluators_router(ctx: AppContext) -> APIRouter:
             ctx.sessions, principal.project_rowid, trace_ids, body.evaluators, ctx.queue.enqueue_evaluation
         )
         return EvaluationQueued(queued=queued)
+
+    @router.post(
+        "/evaluators/{name}/preview",
+        summary="Try an evaluator on one trace without storing a score",
+        description="A replayed trace is judged with its original. An evaluator that cannot judge answers "
+        'status "error" with the reason.',
+    )
+    def try_on(name: str, body: PreviewIn, principal: Auth) -> PreviewOut:
+        services = EvalServices(ctx.providers, ctx.ingest)
+        outcome = preview(ctx.sessions, principal.project_rowid, name, body.trace_id, services)
+        if isinstance(outcome, str):
+            return PreviewOut(status="error", data_type=None, value=None, label=None, reasoning=None,
+                              details=None, error=outcome)  # fmt: skip
+        return PreviewOut(status="scored", data_type=outcome.type, value=outcome.value,
+                          label=outcome.label, reasoning=outcome.reasoning,
+                          details=outcome.details or None, error=None)  # fmt: skip
 
     @router.delete("/evaluators/{name}", status_code=204, summary="Remove an evaluator")
     def remove(name: str, principal: Auth) -> Response:

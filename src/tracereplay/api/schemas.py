@@ -538,3 +538,21 @@ class EvaluationIn(BaseModel):
 
 class EvaluationQueued(BaseModel):
     queued: int = Field(description="Traces queued for evaluation; their scores appear as the jobs run")
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str = HexTraceId
+
+
+class PreviewOut(BaseModel):
+    """What the evaluator says of the trace; nothing is stored (a judge's own call is)."""
+
+    status: Literal["scored", "error"]
+    data_type: Literal["numeric", "boolean", "categorical"] | None
+    value: float | None
+    label: str | None
+    reasoning: str | None
+    details: dict[str, Any] | None
+    error: str | None

@@ -33,8 +33,11 @@ class EvaluatorType:
     name: str
     description: str
     check: Callable[[Config], None]
-    evaluate: Callable[[Config, Subject, Subject | None], Outcome]
+    # (config, trace, original) -> Outcome; with `needs_context`, a fourth argument: the
+    # worker's models and ingestion (`evals.judge.JudgeContext`, None outside a worker).
+    evaluate: Callable[..., Outcome]
     needs_original: bool = False
+    needs_context: bool = False
 
 
 def _original(original: Subject | None, name: str) -> Subject:

@@ -18,13 +18,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Evaluator, EvaluatorConfig, Replay, Score, Trace, utcnow
 from tracereplay.db.upsert import upsert
+from tracereplay.errors import NotFound
+from tracereplay.evals.judge import JudgeContext
 from tracereplay.evals.service import evaluator_types
 from tracereplay.evals.subjects import EvaluationError, Outcome, Subject
+from tracereplay.ingest.service import Ingestion
+from tracereplay.providers.registry import Providers
 from tracereplay.replay.lifecycle import ReplayStatus
-from tracereplay.traces.queries import trace_spans
+from tracereplay.traces.queries import find_trace, trace_spans
 
 log = logging.getLogger(__name__)
 SCORES: Table = Score.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class EvalServices:
+    """The worker's models and ingestion, for evaluators that call a model (`llm_judge`)."""
+
+    providers: Providers
+    ingest: Ingestion
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,18 @@ def subject(session: Session, trace: Trace) -> Subject:
     )
 
 
+def _original_of(session: Session, trace: Trace) -> Subject | None:
+    """The trace a replayed trace replays, if it is one and is still stored."""
+    if trace.source_trace_id is None:
+        return None
+    source = session.scalar(
+        select(Trace).where(
+            Trace.project_rowid == trace.project_rowid, Trace.trace_id == trace.source_trace_id
+        )
+    )
+    return subject(session, source) if source is not None else None
+
+
 def _enabled(session: Session, project_rowid: int, target: str) -> list[Scoring]:
     rows = session.execute(
         select(Evaluator, EvaluatorConfig.config)
@@ -70,12 +94,16 @@ def _scored(session: Session, trace_rowid: int) -> set[tuple[int | None, int | N
     return {(evaluator, version) for evaluator, version in rows}
 
 
-def judge(scoring: Scoring, target: Subject, original: Subject | None) -> Outcome | str:
+def judge(
+    scoring: Scoring, target: Subject, original: Subject | None, context: JudgeContext | None
+) -> Outcome | str:
     """The evaluator's outcome, or the error that kept it from judging."""
     kind = evaluator_types().get(scoring.type)
     if kind is None:
         return f"evaluator type {scoring.type!r} is not installed on this worker"
     try:
+        if kind.needs_context:
+            return kind.evaluate(scoring.config, target, original, context)
         return kind.evaluate(scoring.config, target, original)
     except EvaluationError as exc:
         return str(exc)
@@ -99,7 +127,9 @@ def _store(session: Session, trace_rowid: int, scoring: Scoring, outcome: Outcom
     session.execute(upsert(dialect, SCORES, ["trace_rowid", "evaluator_rowid", "config_version"]), [row])
 
 
-def score_trace(sessions: sessionmaker[Session], trace_rowid: int, scorings: list[Scoring]) -> int:
+def score_trace(
+    sessions: sessionmaker[Session], trace_rowid: int, scorings: list[Scoring], services: EvalServices | None
+) -> int:
     """Score one trace with each of `scorings` that has not scored it at its configuration
     version; a replayed trace is judged with its original. Returns how many scores it stored."""
     with sessions() as session:
@@ -110,22 +140,19 @@ def score_trace(sessions: sessionmaker[Session], trace_rowid: int, scorings: lis
         todo = [s for s in scorings if (s.rowid, s.config_version) not in done]
         if not todo:
             return 0
-        target, original = subject(session, trace), None
-        if trace.source_trace_id is not None:
-            source = session.scalar(
-                select(Trace).where(
-                    Trace.project_rowid == trace.project_rowid, Trace.trace_id == trace.source_trace_id
-                )
-            )
-            original = subject(session, source) if source is not None else None
+        target, original = subject(session, trace), _original_of(session, trace)
+        project_rowid = trace.project_rowid
+    context = None if services is None else JudgeContext(services.providers, services.ingest, project_rowid)
     for scoring in todo:
-        outcome = judge(scoring, target, original)
+        outcome = judge(scoring, target, original, context)
         with sessions.begin() as session:
             _store(session, trace_rowid, scoring, outcome)
     return len(todo)
 
 
-def evaluate_replay(sessions: sessionmaker[Session], replay_id: str) -> int:
+def evaluate_replay(
+    sessions: sessionmaker[Session], replay_id: str, services: EvalServices | None = None
+) -> int:
     """Score a completed replay's trace with every enabled `replays` evaluator (given the
     original), and its original with the ones that judge a trace alone and have not scored it
     at this configuration; marks the replay evaluated. Returns how many scores it stored."""
@@ -143,8 +170,8 @@ def evaluate_replay(sessions: sessionmaker[Session], replay_id: str) -> int:
     alone = [
         s for s in scorings if (kind := evaluator_types().get(s.type)) is not None and not kind.needs_original
     ]
-    stored = score_trace(sessions, result_rowid, scorings) if result_rowid is not None else 0
-    stored += score_trace(sessions, original_rowid, alone)
+    stored = score_trace(sessions, result_rowid, scorings, services) if result_rowid is not None else 0
+    stored += score_trace(sessions, original_rowid, alone, services)
     with sessions.begin() as session:
         session.execute(update(Replay).where(Replay.replay_id == replay_id).values(evaluated_at=utcnow()))
     return stored
@@ -166,3 +193,28 @@ def unevaluated_replays(sessions: sessionmaker[Session], older_than: timedelta) 
                 .limit(500)
             )
         )
+
+
+def preview(
+    sessions: sessionmaker[Session],
+    project_rowid: int,
+    name: str,
+    trace_id: str,
+    services: EvalServices | None,
+) -> Outcome | str:
+    """What evaluator `name` says of one trace now (a replay judged with its original), stored
+    nowhere: a rubric is tried before it scores traffic. An error is returned as its text."""
+    with sessions() as session:
+        evaluator = session.scalar(
+            select(Evaluator).where(Evaluator.project_rowid == project_rowid, Evaluator.name == name)
+        )
+        if evaluator is None:
+            raise NotFound(
+                f"no evaluator named {name[:80]!r} in this project; GET /api/v1/evaluators lists them"
+            )
+        config = session.get_one(EvaluatorConfig, (evaluator.id, evaluator.config_version)).config
+        scoring = Scoring(evaluator.id, evaluator.name, evaluator.type, config, evaluator.config_version)
+        trace = find_trace(session, project_rowid, trace_id)
+        target, original = subject(session, trace), _original_of(session, trace)
+    context = None if services is None else JudgeContext(services.providers, services.ingest, project_rowid)
+    return judge(scoring, target, original, context)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Evaluator, EvaluatorConfig, utcnow
 from tracereplay.errors import Conflict, NotFound, Unprocessable
+from tracereplay.evals import custom, judge
 from tracereplay.evals.builtin import BUILTIN, EvaluatorType
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,199}")
@@ -27,9 +28,20 @@ FILTER_KEYS = ("name", "tags", "environment")
 UNSET: Any = object()  # an argument not given (None may be a value: no filter)
 
 
+MODEL_TYPES = {
+    t.name: t
+    for t in (
+        EvaluatorType("llm_judge", "a judge model scores the trace with a rubric",
+                      judge.check, judge.evaluate, needs_context=True),
+        EvaluatorType("python", "a function of yours, registered as a tracereplay.evaluators entry point",
+                      custom.check, custom.evaluate),
+    )
+}  # fmt: skip
+
+
 def evaluator_types() -> dict[str, EvaluatorType]:
     """Every evaluator type by name."""
-    return dict(BUILTIN)
+    return {**BUILTIN, **MODEL_TYPES}
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Evaluator, EvaluatorConfig, Trace, TraceTag, utcnow
 from tracereplay.errors import NotFound, Unprocessable
-from tracereplay.evals.pipeline import Scoring, score_trace
+from tracereplay.evals.judge import JUDGE_ENVIRONMENT
+from tracereplay.evals.pipeline import EvalServices, Scoring, score_trace
 from tracereplay.evals.service import evaluator_types
 from tracereplay.traces.queries import TraceFilter, list_traces
 
 MAX_ON_DEMAND = 10_000  # traces per on-demand request
 EVALUATION_CHUNK = 100  # traces per on-demand job
-JUDGE_ENVIRONMENT = "tracereplay-judge"  # judge calls are stored here; evaluators never score them
 SCAN_LIMIT = 1000  # traces per evaluator per run; the next run goes on from the watermark
 
 
@@ -78,7 +78,9 @@ def _candidates(session: Session, evaluator: Evaluator, horizon: datetime) -> li
     return [(rowid, trace_id, updated_at) for rowid, trace_id, updated_at in rows]
 
 
-def evaluate_traffic(sessions: sessionmaker[Session], quiet: timedelta) -> int:
+def evaluate_traffic(
+    sessions: sessionmaker[Session], quiet: timedelta, services: EvalServices | None = None
+) -> int:
     """One run of the traffic job: every enabled `all` evaluator scores the sampled traces
     quiet for `quiet` since its last run. Returns how many scores it stored."""
     horizon = utcnow() - quiet
@@ -93,7 +95,7 @@ def evaluate_traffic(sessions: sessionmaker[Session], quiet: timedelta) -> int:
             if kind is not None and kind.needs_original:
                 break  # live traces have no original to compare with
             if sampled(trace_id, evaluator.sampling_rate):
-                stored += score_trace(sessions, trace_rowid, [scoring])
+                stored += score_trace(sessions, trace_rowid, [scoring], services)
         if candidates:
             _, _, last = candidates[-1]
             with sessions.begin() as session:
@@ -155,12 +157,13 @@ def evaluate_traces(
     project_rowid: int,
     trace_ids: Sequence[str],
     evaluators: Sequence[str] = (),
+    services: EvalServices | None = None,
 ) -> int:
     """On demand: score these traces with the named evaluators (enabled or not), or with every
     enabled one; a replayed trace is judged against its original. Returns the scores stored."""
     with sessions() as session:
         scorings, rowids = _resolve(session, project_rowid, trace_ids, evaluators)
-    return sum(score_trace(sessions, rowid, scorings) for rowid in rowids.values())
+    return sum(score_trace(sessions, rowid, scorings, services) for rowid in rowids.values())
 
 
 def request_evaluation(
