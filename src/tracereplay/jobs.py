@@ -59,12 +59,16 @@ class JobQueue:
     settings: Settings
     run_replay: Any  # the Huey task; calling it enqueues
     evaluate_traces: Any
+    evaluate_replay: Any
 
     def enqueue_replay(self, replay_id: str) -> None:
         self.run_replay(replay_id)
 
     def enqueue_evaluation(self, project_rowid: int, trace_ids: list[str], evaluators: list[str]) -> None:
         self.evaluate_traces(project_rowid, trace_ids, evaluators)
+
+    def enqueue_replay_evaluation(self, replay_id: str) -> None:
+        self.evaluate_replay(replay_id)
 
     def close(self) -> None:
         """Release the queue's connections (the consumer, if any, has stopped)."""
@@ -117,4 +121,4 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
             evaluate(replay_id)
         return sweep_replays(sessions, replay)
 
-    return JobQueue(huey, settings, replay, on_demand)
+    return JobQueue(huey, settings, replay, on_demand, evaluate)
