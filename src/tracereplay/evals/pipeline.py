@@ -112,19 +112,25 @@ def judge(
         return f"the evaluator failed: {type(exc).__name__}: {exc}"
 
 
-def _store(session: Session, trace_rowid: int, scoring: Scoring, outcome: Outcome | str) -> None:
-    row: dict[str, object] = {
-        "trace_rowid": trace_rowid, "name": scoring.name, "source": "evaluator",
-        "evaluator_rowid": scoring.rowid, "config_version": scoring.config_version, "created_at": utcnow(),
-    }  # fmt: skip
-    if isinstance(outcome, str):
-        row |= {"data_type": "numeric", "value": None, "string_value": None, "comment": None,
-                "details": None, "error": outcome}  # fmt: skip
-    else:
-        row |= {"data_type": outcome.type, "value": outcome.value, "string_value": outcome.label,
-                "comment": outcome.reasoning, "details": outcome.details or None, "error": None}  # fmt: skip
+def _store(session: Session, trace_rowid: int, outcomes: list[tuple[Scoring, Outcome | str]]) -> None:
+    """Insert the scores, skipping any another run stored meanwhile."""
+    rows = []
+    for scoring, outcome in outcomes:
+        row: dict[str, object] = {
+            "trace_rowid": trace_rowid, "name": scoring.name, "source": "evaluator",
+            "evaluator_rowid": scoring.rowid, "config_version": scoring.config_version,
+            "created_at": utcnow(),
+        }  # fmt: skip
+        if isinstance(outcome, str):
+            row |= {"data_type": "numeric", "value": None, "string_value": None, "comment": None,
+                    "details": None, "error": outcome}  # fmt: skip
+        else:
+            row |= {"data_type": outcome.type, "value": outcome.value, "string_value": outcome.label,
+                    "comment": outcome.reasoning, "details": outcome.details or None,
+                    "error": None}  # fmt: skip
+        rows.append(row)
     dialect = session.get_bind().dialect.name
-    session.execute(upsert(dialect, SCORES, ["trace_rowid", "evaluator_rowid", "config_version"]), [row])
+    session.execute(upsert(dialect, SCORES, ["trace_rowid", "evaluator_rowid", "config_version"]), rows)
 
 
 def score_trace(
@@ -143,10 +149,9 @@ def score_trace(
         target, original = subject(session, trace), _original_of(session, trace)
         project_rowid = trace.project_rowid
     context = None if services is None else JudgeContext(services.providers, services.ingest, project_rowid)
-    for scoring in todo:
-        outcome = judge(scoring, target, original, context)
-        with sessions.begin() as session:
-            _store(session, trace_rowid, scoring, outcome)
+    outcomes = [(scoring, judge(scoring, target, original, context)) for scoring in todo]
+    with sessions.begin() as session:  # one commit for the trace's scores
+        _store(session, trace_rowid, outcomes)
     return len(todo)
 
 
