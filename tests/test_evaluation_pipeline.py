@@ -85,9 +85,12 @@ def test_a_replay_and_its_original_are_scored_once_per_configuration(
     assert replayed["cheap"]["value"] == 1.0
     assert all(score["source"] == "evaluator" and score["config_version"] == 1 for score in replayed.values())
 
-    # The trace detail shows the same scores.
+    # The trace detail and the trace list show the same scores.
     detail = client.get(f"/api/v1/traces/{replay['result_trace_id']}").json()
     assert by_name(detail["scores"]).keys() == replayed.keys()
+    listed = {t["trace_id"]: t for t in client.get("/api/v1/traces").json()["traces"]}
+    assert by_name(listed[replay["result_trace_id"]]["scores"]).keys() == replayed.keys()
+    assert by_name(listed[trace_id]["scores"])["exact"]["status"] == "error"
 
     # Running again stores nothing (one score per evaluator and configuration version) ...
     assert evaluate_replay(context.sessions, replay["replay_id"]) == 0
@@ -99,6 +102,9 @@ def test_a_replay_and_its_original_are_scored_once_per_configuration(
     versions = [s for s in client.get(f"/api/v1/traces/{trace_id}/scores").json()["scores"]
                 if s["name"] == "has-paris"]  # fmt: skip
     assert sorted((s["config_version"], s["value"]) for s in versions) == [(1, 1.0), (2, 0.0)]
+    listed = {t["trace_id"]: t for t in client.get("/api/v1/traces").json()["traces"]}
+    newest = by_name(listed[trace_id]["scores"])["has-paris"]
+    assert (newest["config_version"], newest["value"]) == (2, 0.0)  # a list shows the newest
 
 
 def test_failed_replays_are_not_evaluated_and_scores_come_from_outside(

@@ -8,6 +8,7 @@ consumed by `tracereplay worker` processes. Tasks carry ids only; the database i
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -92,6 +93,9 @@ class JobQueue:
 def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: ReplayDeps) -> JobQueue:
     huey = make_huey(settings)
     services = EvalServices(replays.providers, replays.ingest)
+    # One evaluation job at a time per process: the other job threads stay free for replays,
+    # and a server's ingestion keeps most of the interpreter.
+    evaluating = threading.Lock()
 
     # Every ten minutes is frequent enough for a day-granular window.
     @huey.periodic_task(crontab(minute="*/10"), name="purge_expired_traces")  # type: ignore[untyped-decorator]
@@ -100,7 +104,8 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
 
     @huey.task(name="evaluate_replay")  # type: ignore[untyped-decorator]
     def evaluate(replay_id: str) -> int:
-        return evaluate_replay(sessions, replay_id, services)
+        with evaluating:
+            return evaluate_replay(sessions, replay_id, services)
 
     @huey.task(name="run_replay")  # type: ignore[untyped-decorator]
     def replay(replay_id: str) -> None:
@@ -109,11 +114,13 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
 
     @huey.periodic_task(crontab(minute="*"), name="evaluate_traffic")  # type: ignore[untyped-decorator]
     def traffic() -> int:
-        return evaluate_traffic(sessions, timedelta(seconds=settings.evaluation_quiet_seconds), services)
+        with evaluating:
+            return evaluate_traffic(sessions, timedelta(seconds=settings.evaluation_quiet_seconds), services)
 
     @huey.task(name="evaluate_traces")  # type: ignore[untyped-decorator]
     def on_demand(project_rowid: int, trace_ids: list[str], evaluators: list[str]) -> int:
-        return evaluate_traces(sessions, project_rowid, trace_ids, evaluators, services)
+        with evaluating:
+            return evaluate_traces(sessions, project_rowid, trace_ids, evaluators, services)
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_replays")  # type: ignore[untyped-decorator]
     def sweep() -> Any:

@@ -101,6 +101,7 @@ class TraceSummary(BaseModel):
     cost: float | None
     source_trace_id: str | None = Field(description="For a replayed trace: the trace it replays.")
     replay_id: str | None = Field(description="For a replayed trace: the replay that wrote it.")
+    scores: list[ScoreOut] = Field(default_factory=list, description="The newest score of each name.")
 
     @classmethod
     def of(cls, trace: TraceView) -> TraceSummary:
@@ -121,7 +122,7 @@ class TraceDetailOut(TraceSummary):
     spans: list[SpanOut] = Field(description="Every span, ordered by start time.")
     tree: list[SpanNode] = Field(description="The parent/child structure of `spans`.")
     replays: list[str] = Field(description="Ids of this trace's replays, newest first.")
-    scores: list[ScoreOut] = Field(description="Evaluator, API and human scores of this trace.")
+    scores: list[ScoreOut] = Field(description="Every evaluator, API and human score of this trace.")
 
 
 class SpanIn(BaseModel):

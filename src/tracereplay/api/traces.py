@@ -91,13 +91,12 @@ def traces_router(ctx: AppContext) -> APIRouter:
     @router.get("/traces/{trace_id}", tags=["traces"], summary="One trace with its spans and span tree")
     def trace(trace_id: str, principal: Auth) -> TraceDetailOut:
         detail = get_trace(ctx.sessions, principal.project_rowid, trace_id, retention)
-        scores = trace_scores(ctx.sessions, principal.project_rowid, trace_id, retention)
         return TraceDetailOut(
-            **TraceSummary.of(detail.trace).model_dump(),
+            **TraceSummary.of(detail.trace).model_dump(exclude={"scores"}),
             spans=[SpanOut.of(span, detail.prompt_links.get(span.span_id)) for span in detail.spans],
             tree=[SpanNode.model_validate(node) for node in detail.tree],
             replays=detail.replay_ids,
-            scores=[ScoreOut.model_validate(score, from_attributes=True) for score in scores],
+            scores=[ScoreOut.model_validate(score, from_attributes=True) for score in detail.scores],
         )
 
     @router.get("/traces/{trace_id}/scores", tags=["scores"], summary="A trace's scores")

@@ -10,6 +10,7 @@ cannot judge, or fails, stores an error on that score, never a value.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +38,13 @@ class EvalServices:
 
     providers: Providers
     ingest: Ingestion
+
+    def yield_to_ingestion(self, most: float = 0.2) -> None:
+        """Wait (at most `most` seconds) while span writes are queued: in a server process,
+        evaluation shares one interpreter with ingestion, and ingestion comes first."""
+        deadline = time.monotonic() + most
+        while self.ingest.backlog() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,8 @@ def score_trace(
         target, original = subject(session, trace), _original_of(session, trace)
         project_rowid = trace.project_rowid
     context = None if services is None else JudgeContext(services.providers, services.ingest, project_rowid)
+    if services is not None:
+        services.yield_to_ingestion()
     outcomes = [(scoring, judge(scoring, target, original, context)) for scoring in todo]
     with sessions.begin() as session:  # one commit for the trace's scores
         _store(session, trace_rowid, outcomes)

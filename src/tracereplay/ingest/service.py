@@ -51,6 +51,10 @@ class Ingestion:
         self._helpers.close()
         self._writer.stop()
 
+    def backlog(self) -> int:
+        """Requests waiting for the writer: background work (evaluation) yields while any do."""
+        return self._writer.backlog()
+
     def store_spans(self, project_rowid: int, spans: Sequence[SpanRecord]) -> int:
         """Store spans and wait for the commit; returns how many were stored."""
         return self._submit(project_rowid, spans, self._prices.book(project_rowid)).result()

@@ -91,6 +91,10 @@ class IngestWriter:
         for thread in threads:
             thread.join()
 
+    def backlog(self) -> int:
+        """Requests queued and not yet taken by a writer thread."""
+        return self._queue.qsize()
+
     def submit(
         self,
         project_rowid: int,

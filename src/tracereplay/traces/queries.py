@@ -6,6 +6,8 @@ They answer views (`TraceView`, `SpanRecord`), never ORM rows: the surfaces form
 from __future__ import annotations
 
 import base64
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -14,7 +16,7 @@ import orjson
 from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracereplay.db.models import Replay, Span, Trace, TraceTag
+from tracereplay.db.models import Replay, Score, Span, Trace, TraceTag
 from tracereplay.errors import InvalidInput, NotFound
 from tracereplay.ingest.records import SpanRecord
 from tracereplay.prompts.service import PromptLink, resolve_links
@@ -63,8 +65,10 @@ class TraceView:
     source_trace_id: str | None  # a replayed trace: the trace it replays
     replay_id: str | None  # … and the replay that wrote it
 
+    scores: list[ScoreView] = field(default_factory=list)  # the newest of each name
+
     @classmethod
-    def of(cls, trace: Trace, tags: list[str]) -> TraceView:
+    def of(cls, trace: Trace, tags: list[str], scores: list[ScoreView] | None = None) -> TraceView:
         return cls(
             trace_id=trace.trace_id,
             name=trace.name,
@@ -87,7 +91,65 @@ class TraceView:
             cost=trace.cost,
             source_trace_id=trace.source_trace_id,
             replay_id=trace.replay_id,
+            scores=latest_scores(scores or []),
         )
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    name: str
+    data_type: str  # numeric, boolean, categorical
+    value: float | None  # a boolean is 1 or 0
+    label: str | None  # a categorical value
+    source: str  # evaluator, api, human
+    config_version: int | None  # the evaluator's configuration that gave it
+    reasoning: str | None
+    details: dict[str, Any] | None
+    error: str | None  # the evaluator could not judge: no value
+    span_id: str | None
+    created_at: datetime
+
+    @property
+    def status(self) -> Literal["error", "scored"]:
+        return "error" if self.error is not None else "scored"
+
+
+def scores_of(session: Session, trace_rowids: Sequence[int]) -> dict[int, list[ScoreView]]:
+    """Each trace's scores, by name then newest first."""
+    found: dict[int, list[ScoreView]] = defaultdict(list)
+    if not trace_rowids:
+        return found
+    rows = session.execute(
+        select(Score, Span.span_id)
+        .outerjoin(Span, Span.id == Score.span_rowid)
+        .where(Score.trace_rowid.in_(list(trace_rowids)))
+        .order_by(Score.name, Score.created_at.desc(), Score.id.desc())
+    )
+    for score, span_id in rows:
+        found[score.trace_rowid].append(
+            ScoreView(
+                name=score.name,
+                data_type=score.data_type,
+                value=score.value,
+                label=score.string_value,
+                source=score.source,
+                config_version=score.config_version,
+                reasoning=score.comment,
+                details=score.details,
+                error=score.error,
+                span_id=span_id,
+                created_at=score.created_at,
+            )
+        )
+    return found
+
+
+def latest_scores(scores: list[ScoreView]) -> list[ScoreView]:
+    """The newest score of each name (what a list shows)."""
+    seen: dict[str, ScoreView] = {}
+    for score in scores:  # by name, newest first
+        seen.setdefault(score.name, score)
+    return list(seen.values())
 
 
 @dataclass
@@ -103,6 +165,7 @@ class TraceDetail:
     tree: list[dict[str, Any]] = field(default_factory=list)
     replay_ids: list[str] = field(default_factory=list)  # newest first
     prompt_links: dict[str, PromptLink] = field(default_factory=dict)  # by span id
+    scores: list[ScoreView] = field(default_factory=list)  # every score, by name then newest first
 
 
 def retention_cutoff(retention_days: int) -> datetime | None:
@@ -210,11 +273,14 @@ def list_traces(
         ).all()
         traces = [row[0] for row in rows[:limit]]
         tags = _tags(session, [t.id for t in traces])
+        scores = scores_of(session, [t.id for t in traces])
     next_cursor = None
     if len(rows) > limit:
         last_trace, last_key = rows[limit - 1]
         next_cursor = _encode_cursor(last_key, last_trace.id)
-    return TracePage([TraceView.of(trace, tags[trace.id]) for trace in traces], next_cursor)
+    return TracePage(
+        [TraceView.of(trace, tags[trace.id], scores.get(trace.id)) for trace in traces], next_cursor
+    )
 
 
 def _tags(session: Session, trace_rowids: list[int]) -> dict[int, list[str]]:
@@ -282,9 +348,10 @@ def get_trace(
                 .order_by(Replay.created_at.desc(), Replay.id.desc())
             )
         )
-        view = TraceView.of(trace, _tags(session, [trace.id])[trace.id])
+        scores = scores_of(session, [trace.id]).get(trace.id, [])
+        view = TraceView.of(trace, _tags(session, [trace.id])[trace.id], scores)
         links = resolve_links(session, project_rowid, spans)
-    return TraceDetail(view, spans, span_tree(spans), replay_ids, links)
+    return TraceDetail(view, spans, span_tree(spans), replay_ids, links, scores)
 
 
 def get_span(

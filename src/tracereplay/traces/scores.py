@@ -1,71 +1,19 @@
-"""A trace's scores: read as views (trace detail, replays), and added from outside (the API,
-a person). Evaluator scores are written by the evaluation pipeline (`evals.pipeline`)."""
+"""A trace's scores, added from outside (the API, a person), and read. Evaluator scores are
+written by the evaluation pipeline (`evals.pipeline`); `traces.queries` reads them with the
+traces."""
 
 from __future__ import annotations
-
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Score, Span, utcnow
 from tracereplay.errors import NotFound, Unprocessable
-from tracereplay.traces.queries import find_trace
+from tracereplay.traces.queries import ScoreView, find_trace, scores_of
+
+__all__ = ["ScoreView", "add_score", "scores_of", "trace_scores"]
 
 SOURCES = ("api", "human")
-
-
-@dataclass(frozen=True)
-class ScoreView:
-    name: str
-    data_type: str  # numeric, boolean, categorical
-    value: float | None  # a boolean is 1 or 0
-    label: str | None  # a categorical value
-    source: str  # evaluator, api, human
-    config_version: int | None  # the evaluator's configuration that gave it
-    reasoning: str | None
-    details: dict[str, Any] | None
-    error: str | None  # the evaluator could not judge: no value
-    span_id: str | None
-    created_at: datetime
-
-    @property
-    def status(self) -> Literal["error", "scored"]:
-        return "error" if self.error is not None else "scored"
-
-
-def scores_of(session: Session, trace_rowids: Sequence[int]) -> dict[int, list[ScoreView]]:
-    """Each trace's scores, by name then newest first."""
-    found: dict[int, list[ScoreView]] = defaultdict(list)
-    if not trace_rowids:
-        return found
-    rows = session.execute(
-        select(Score, Span.span_id)
-        .outerjoin(Span, Span.id == Score.span_rowid)
-        .where(Score.trace_rowid.in_(list(trace_rowids)))
-        .order_by(Score.name, Score.created_at.desc(), Score.id.desc())
-    )
-    for score, span_id in rows:
-        found[score.trace_rowid].append(
-            ScoreView(
-                name=score.name,
-                data_type=score.data_type,
-                value=score.value,
-                label=score.string_value,
-                source=score.source,
-                config_version=score.config_version,
-                reasoning=score.comment,
-                details=score.details,
-                error=score.error,
-                span_id=span_id,
-                created_at=score.created_at,
-            )
-        )
-    return found
 
 
 def trace_scores(
