@@ -59,7 +59,7 @@ def test_a_replay_and_its_original_are_scored_once_per_configuration(
     evaluator(client, "has-paris", "contains", config={"text": "Paris"})
     evaluator(client, "close", "similarity")
     evaluator(client, "same-tools", "tool_calls_match")
-    evaluator(client, "exact", "exact_match")  # compares with the original: an error on the original
+    evaluator(client, "exact", "exact_match")  # without `expected` it compares with the original
     evaluator(client, "cheap", "cost_max", config={"max_usd": 1})
     evaluator(client, "off", "json_valid", enabled=False)
     evaluator(client, "traffic", "latency_max", config={"max_ms": 10}, target="all")
@@ -73,12 +73,10 @@ def test_a_replay_and_its_original_are_scored_once_per_configuration(
 
     replayed, original = by_name(replay["scores"]), by_name(replay["original_scores"])
     assert set(replayed) == {"has-paris", "close", "same-tools", "exact", "cheap"}
-    assert set(original) == {"has-paris", "exact", "cheap"}  # comparisons need an original
+    assert set(original) == {"has-paris", "cheap"}  # comparisons need an original
     assert original["has-paris"]["value"] == 1.0 and original["has-paris"]["data_type"] == "boolean"
     assert replayed["has-paris"]["value"] == 0.0  # the test server echoes the question
     assert replayed["exact"]["value"] == 0.0 and replayed["exact"]["status"] == "scored"
-    assert original["exact"]["status"] == "error" and original["exact"]["value"] is None
-    assert "not a replay" in original["exact"]["error"]
     assert replayed["same-tools"]["value"] == 1.0  # no tool calls on either side
     assert replayed["same-tools"]["details"]["first_divergent_step"] is None
     assert 0 < replayed["close"]["value"] < 1 and replayed["close"]["data_type"] == "numeric"
@@ -90,7 +88,7 @@ def test_a_replay_and_its_original_are_scored_once_per_configuration(
     assert by_name(detail["scores"]).keys() == replayed.keys()
     listed = {t["trace_id"]: t for t in client.get("/api/v1/traces").json()["traces"]}
     assert by_name(listed[replay["result_trace_id"]]["scores"]).keys() == replayed.keys()
-    assert by_name(listed[trace_id]["scores"])["exact"]["status"] == "error"
+    assert by_name(listed[trace_id]["scores"]).keys() == {"has-paris", "cheap"}
 
     # Running again stores nothing (one score per evaluator and configuration version) ...
     assert evaluate_replay(context.sessions, replay["replay_id"]) == 0
@@ -162,7 +160,12 @@ def test_live_traffic_is_sampled_alike_filtered_and_scored_once(
     evaluator(client, "half-a", "json_valid", target="all", sampling_rate=0.5)
     evaluator(client, "half-b", "exact_match", config={"expected": "x"}, target="all", sampling_rate=0.5)
     evaluator(client, "prod-only", "json_valid", target="all", filter={"tags": ["prod"]})
-    evaluator(client, "close", "similarity", target="all")  # needs an original: never on live traffic
+    # A comparison has no original on live traffic: refused there, with the reason.
+    refused = client.post("/api/v1/evaluators", json={"name": "close", "type": "similarity", "target": "all"})
+    assert refused.status_code == 422 and "compares a replay with its original" in refused.text
+    evaluator(client, "close", "similarity")
+    moved = client.patch("/api/v1/evaluators/close", json={"target": "all"})
+    assert moved.status_code == 422
     evaluator(client, "replays-only", "json_valid")
     plain = [traffic_trace(client) for _ in range(30)]
     prod = [traffic_trace(client, tags=["prod"]) for _ in range(5)]

@@ -93,6 +93,12 @@ def test_similarity_to_the_original() -> None:
     assert "below 0.8" in (far.reasoning or "")
 
 
+def test_a_pattern_that_backtracks_on_untrusted_output_is_stopped() -> None:
+    hostile = agent(output="a" * 40 + "!")
+    with pytest.raises(EvaluationError, match="took more than"):
+        judge("regex", {"pattern": r"^(a|aa)+$"}, hostile)
+
+
 def test_thresholds_and_unknown_cost() -> None:
     fast_cheap = agent(duration_ms=900.0, cost=0.0004)
     assert judge("latency_max", {"max_ms": 1000}, fast_cheap).boolean

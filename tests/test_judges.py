@@ -67,6 +67,13 @@ def test_an_llm_judge_scores_parses_and_fails_without_a_value(
     assert "not a JSON object" in scores["babbler"]["error"]
     assert scores["down"]["status"] == "error" and "the judge call failed" in scores["down"]["error"]
 
+    # Asked again, an error is tried again (and replaced); a score is kept.
+    llm_server.script(Reply(text='{"reasoning": "fine now", "score": 1}'))
+    assert evaluate_traces(context.sessions, 1, [trace_id], ["down", "judge"], services) == 1
+    again = client.get(f"/api/v1/traces/{trace_id}/scores").json()["scores"]
+    assert [(s["status"], s["value"]) for s in again if s["name"] == "down"] == [("scored", 1.0)]
+    assert [s["value"] for s in again if s["name"] == "judge"] == [9.0]
+
     # The judge saw the rubric filled with the trace, and was asked for JSON at temperature 0.
     asked = llm_server.bodies[0]
     assert "Answer: It is sunny in Paris." in asked["messages"][1]["content"]
@@ -75,9 +82,11 @@ def test_an_llm_judge_scores_parses_and_fails_without_a_value(
 
     # Each judge call is a trace of its own, in the reserved environment no evaluator scores.
     judged = client.get("/api/v1/traces", params={"environment": "tracereplay-judge"}).json()["traces"]
-    assert len(judged) == 3  # the failed call returned nothing to store
+    assert len(judged) == 4  # the failed call returned nothing to store
     evaluate_traffic(context.sessions, timedelta(0), services)
-    assert all(scores_of(client, t["trace_id"]) == {} for t in judged)
+    judge_ids = [t["trace_id"] for t in judged]
+    assert evaluate_traces(context.sessions, 1, judge_ids, ["every-trace"], services) == 0  # not even asked
+    assert all(scores_of(client, t) == {} for t in judge_ids)
     assert "every-trace" in scores_of(client, trace_id)
 
 

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=3, ge=1, description="Jobs run at once per worker.")
     evaluation_quiet_seconds: float = Field(
         default=60.0,
-        ge=0,
+        ge=5,  # a trace written just now may not be committed yet
         description="Evaluators with target `all` score a trace once no span arrived for this long.",
     )
     retention_days: int = Field(

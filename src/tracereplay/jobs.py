@@ -93,9 +93,11 @@ class JobQueue:
 def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: ReplayDeps) -> JobQueue:
     huey = make_huey(settings)
     services = EvalServices(replays.providers, replays.ingest)
-    # One evaluation job at a time per process: the other job threads stay free for replays,
-    # and a server's ingestion keeps most of the interpreter.
+    # One evaluation job at a time per process, so a server's ingestion keeps most of the
+    # interpreter. A job that finds another running does not wait (it would hold a job thread
+    # replays need): it is scheduled again a little later, or skipped for a periodic run.
     evaluating = threading.Lock()
+    retry_after = 2.0
 
     # Every ten minutes is frequent enough for a day-granular window.
     @huey.periodic_task(crontab(minute="*/10"), name="purge_expired_traces")  # type: ignore[untyped-decorator]
@@ -104,8 +106,13 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
 
     @huey.task(name="evaluate_replay")  # type: ignore[untyped-decorator]
     def evaluate(replay_id: str) -> int:
-        with evaluating:
+        if not evaluating.acquire(blocking=False):
+            evaluate.schedule((replay_id,), delay=retry_after)
+            return 0
+        try:
             return evaluate_replay(sessions, replay_id, services)
+        finally:
+            evaluating.release()
 
     @huey.task(name="run_replay")  # type: ignore[untyped-decorator]
     def replay(replay_id: str) -> None:
@@ -114,13 +121,24 @@ def build_queue(settings: Settings, sessions: sessionmaker[Session], replays: Re
 
     @huey.periodic_task(crontab(minute="*"), name="evaluate_traffic")  # type: ignore[untyped-decorator]
     def traffic() -> int:
-        with evaluating:
+        if not evaluating.acquire(blocking=False):
+            return 0  # the next run, a minute later, goes on from the watermarks
+        try:
             return evaluate_traffic(sessions, timedelta(seconds=settings.evaluation_quiet_seconds), services)
+        finally:
+            evaluating.release()
 
     @huey.task(name="evaluate_traces")  # type: ignore[untyped-decorator]
     def on_demand(project_rowid: int, trace_ids: list[str], evaluators: list[str]) -> int:
-        with evaluating:
-            return evaluate_traces(sessions, project_rowid, trace_ids, evaluators, services)
+        if not evaluating.acquire(blocking=False):
+            on_demand.schedule((project_rowid, trace_ids, evaluators), delay=retry_after)
+            return 0
+        try:
+            return evaluate_traces(
+                sessions, project_rowid, trace_ids, evaluators, services, retry_errors=True, strict=False
+            )
+        finally:
+            evaluating.release()
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_replays")  # type: ignore[untyped-decorator]
     def sweep() -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+import regex
 from rapidfuzz import fuzz, utils
 
 from tracereplay.errors import Unprocessable
@@ -23,6 +24,7 @@ from tracereplay.evals.subjects import EvaluationError, Outcome, Subject
 
 Config = dict[str, Any]
 MAX_PATTERN = 1000
+REGEX_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class EvaluatorType:
     evaluate: Callable[..., Outcome]
     needs_original: bool = False
     needs_context: bool = False
+    # For a type that compares with the original only under some configurations.
+    compares_when: Callable[[Config], bool] | None = None
+
+    def compares(self, config: Config) -> bool:
+        """Whether, so configured, it judges a trace against its original (a replay's)."""
+        return self.needs_original or (self.compares_when is not None and self.compares_when(config))
 
 
 def _original(original: Subject | None, name: str) -> Subject:
@@ -130,14 +138,21 @@ def _check_regex(config: Config) -> None:
     if len(config["pattern"]) > MAX_PATTERN:
         raise Unprocessable(f"config.pattern is at most {MAX_PATTERN} characters")
     try:
-        re.compile(config["pattern"])
-    except re.error as exc:
+        regex.compile(config["pattern"])
+    except regex.error as exc:
         raise Unprocessable(f"config.pattern is not a valid regular expression: {exc}") from exc
 
 
 def _regex(config: Config, subject: Subject, original: Subject | None) -> Outcome:
-    flags = re.IGNORECASE if config.get("ignore_case") else 0
-    found = re.search(config["pattern"], subject.require_output(), flags) is not None
+    flags = regex.IGNORECASE if config.get("ignore_case") else 0
+    # The output is untrusted: a pattern that backtracks badly on it is stopped, not waited for.
+    try:
+        found = (
+            regex.search(config["pattern"], subject.require_output(), flags, timeout=REGEX_SECONDS)
+            is not None
+        )
+    except TimeoutError as exc:
+        raise EvaluationError(f"the pattern took more than {REGEX_SECONDS} s on this output") from exc
     must = config.get("must_match", True)
     return Outcome.passed(
         found == must, f"the pattern {'matches' if found else 'does not match'} the final output"
@@ -334,7 +349,7 @@ BUILTIN: dict[str, EvaluatorType] = {
     t.name: t
     for t in (
         EvaluatorType("exact_match", "the final output equals `expected` (or the original's)",
-                      _check_exact, _exact),
+                      _check_exact, _exact, compares_when=lambda config: config.get("expected") is None),
         EvaluatorType("contains", "the final output contains `text` (all, or any)",
                       _check_contains, _contains),
         EvaluatorType("regex", "the final output matches `pattern`", _check_regex, _regex),

@@ -67,6 +67,8 @@ def check(config: dict[str, Any]) -> None:
             f"config.rubric uses unknown variables {', '.join(unknown_variables)}; it may use "
             "{{input}}, {{output}}, {{original_output}}, {{expected}} and {{variables.NAME}}"
         )
+    if "expected" in variables("text", rubric).names and "expected" not in config:
+        raise Unprocessable("config.rubric uses {{expected}}: give it in config.expected")
     _score_spec(config)
     if "parameters" in config and not isinstance(config["parameters"], dict):
         raise Unprocessable('config.parameters is an object, e.g. {"temperature": 0}')
@@ -213,3 +215,9 @@ def _store_call(
         trace=TraceHints(environment=JUDGE_ENVIRONMENT, metadata={"judged_trace_id": subject.trace_id}),
     )  # fmt: skip
     context.ingest.store_spans(context.project_rowid, [span])
+
+
+def compares(config: dict[str, Any]) -> bool:
+    """A rubric that reads `{{original_output}}` judges a replay against its original."""
+    rubric = config.get("rubric")
+    return isinstance(rubric, str) and "original_output" in variables("text", rubric).names

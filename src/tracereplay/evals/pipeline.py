@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Evaluator, EvaluatorConfig, Replay, Score, Trace, utcnow
 from tracereplay.db.upsert import upsert
 from tracereplay.errors import NotFound
-from tracereplay.evals.judge import JudgeContext
+from tracereplay.evals.judge import JUDGE_ENVIRONMENT, JudgeContext
 from tracereplay.evals.service import evaluator_types
 from tracereplay.evals.subjects import EvaluationError, Outcome, Subject
 from tracereplay.ingest.service import Ingestion
@@ -95,11 +96,14 @@ def _enabled(session: Session, project_rowid: int, target: str) -> list[Scoring]
     return [Scoring(e.id, e.name, e.type, config, e.config_version) for e, config in rows]
 
 
-def _scored(session: Session, trace_rowid: int) -> set[tuple[int | None, int | None]]:
+def _scored(session: Session, trace_rowid: int) -> dict[tuple[int | None, int | None], bool]:
+    """(evaluator, configuration version) -> whether that score is an error."""
     rows = session.execute(
-        select(Score.evaluator_rowid, Score.config_version).where(Score.trace_rowid == trace_rowid)
+        select(Score.evaluator_rowid, Score.config_version, Score.error).where(
+            Score.trace_rowid == trace_rowid
+        )
     )
-    return {(evaluator, version) for evaluator, version in rows}
+    return {(evaluator, version): error is not None for evaluator, version, error in rows}
 
 
 def judge(
@@ -142,16 +146,25 @@ def _store(session: Session, trace_rowid: int, outcomes: list[tuple[Scoring, Out
 
 
 def score_trace(
-    sessions: sessionmaker[Session], trace_rowid: int, scorings: list[Scoring], services: EvalServices | None
+    sessions: sessionmaker[Session],
+    trace_rowid: int,
+    scorings: list[Scoring],
+    services: EvalServices | None,
+    *,
+    retry_errors: bool = False,
 ) -> int:
     """Score one trace with each of `scorings` that has not scored it at its configuration
-    version; a replayed trace is judged with its original. Returns how many scores it stored."""
+    version (with `retry_errors`, an error score is replaced); a replayed trace is judged with
+    its original. Judge calls' own traces are never scored. Returns how many scores it stored."""
     with sessions() as session:
         trace = session.get(Trace, trace_rowid)
-        if trace is None:  # purged since
+        if trace is None or trace.environment == JUDGE_ENVIRONMENT:  # purged since, or a judge's call
             return 0
         done = _scored(session, trace.id)
-        todo = [s for s in scorings if (s.rowid, s.config_version) not in done]
+        todo = [
+            s for s in scorings
+            if (key := (s.rowid, s.config_version)) not in done or (retry_errors and done[key])
+        ]  # fmt: skip
         if not todo:
             return 0
         target, original = subject(session, trace), _original_of(session, trace)
@@ -160,8 +173,20 @@ def score_trace(
     if services is not None:
         services.yield_to_ingestion()
     outcomes = [(scoring, judge(scoring, target, original, context)) for scoring in todo]
-    with sessions.begin() as session:  # one commit for the trace's scores
-        _store(session, trace_rowid, outcomes)
+    try:
+        with sessions.begin() as session:  # one commit for the trace's scores
+            if retry_errors:
+                for scoring in todo:
+                    session.execute(
+                        delete(Score).where(
+                            Score.trace_rowid == trace_rowid, Score.evaluator_rowid == scoring.rowid,
+                            Score.config_version == scoring.config_version, Score.error.is_not(None),
+                        )
+                    )  # fmt: skip
+            _store(session, trace_rowid, outcomes)
+    except IntegrityError:  # the trace was purged, or an evaluator removed, while it was judged
+        log.info("scores of trace row %s dropped: the trace or an evaluator is gone", trace_rowid)
+        return 0
     return len(todo)
 
 
@@ -182,9 +207,7 @@ def evaluate_replay(
         )
         original_rowid = replay.source_trace_rowid
         scorings = _enabled(session, replay.project_rowid, "replays")
-    alone = [
-        s for s in scorings if (kind := evaluator_types().get(s.type)) is not None and not kind.needs_original
-    ]
+    alone = [s for s in scorings if (kind := evaluator_types().get(s.type)) and not kind.compares(s.config)]
     stored = score_trace(sessions, result_rowid, scorings, services) if result_rowid is not None else 0
     stored += score_trace(sessions, original_rowid, alone, services)
     with sessions.begin() as session:
@@ -230,6 +253,8 @@ def preview(
         config = session.get_one(EvaluatorConfig, (evaluator.id, evaluator.config_version)).config
         scoring = Scoring(evaluator.id, evaluator.name, evaluator.type, config, evaluator.config_version)
         trace = find_trace(session, project_rowid, trace_id)
+        if trace.environment == JUDGE_ENVIRONMENT:
+            return "this trace is a judge's own call; evaluators do not score judge calls"
         target, original = subject(session, trace), _original_of(session, trace)
     context = None if services is None else JudgeContext(services.providers, services.ingest, project_rowid)
     return judge(scoring, target, original, context)

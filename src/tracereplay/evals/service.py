@@ -32,7 +32,7 @@ MODEL_TYPES = {
     t.name: t
     for t in (
         EvaluatorType("llm_judge", "a judge model scores the trace with a rubric",
-                      judge.check, judge.evaluate, needs_context=True),
+                      judge.check, judge.evaluate, needs_context=True, compares_when=judge.compares),
         EvaluatorType("python", "a function of yours, registered as a tracereplay.evaluators entry point",
                       custom.check, custom.evaluate),
     )
@@ -113,6 +113,14 @@ def _checked_target(target: str, sampling_rate: float, filter_: dict[str, Any] |
         raise Unprocessable("filter.tags must be a list of tags (a trace needs all of them)")
 
 
+def _checked_comparison(kind: EvaluatorType, config: dict[str, Any], target: str) -> None:
+    if target == "all" and kind.compares(config):
+        raise Unprocessable(
+            f"{kind.name}, so configured, compares a replay with its original: live traffic has none; "
+            'use target "replays" (or, for exact_match, give `expected`)'
+        )
+
+
 def _row(session: Session, project_rowid: int, name: str) -> Evaluator:
     evaluator = (
         session.scalar(
@@ -149,8 +157,10 @@ def create_evaluator(
             f"invalid evaluator name {name[:80]!r}: 1 to 200 letters, digits, spaces, _ . - "
             "(starting with a letter or digit)"
         )
-    config = _checked_config(_checked_type(type_name), config)
+    kind = _checked_type(type_name)
+    config = _checked_config(kind, config)
     _checked_target(target, sampling_rate, filter_)
+    _checked_comparison(kind, config, target)
     now = utcnow()
     try:
         with sessions.begin() as session:
@@ -211,7 +221,25 @@ def update_evaluator(
     sampling_rate: Any = UNSET,
     filter_: Any = UNSET,
 ) -> EvaluatorView:
-    """Change what is given; a different configuration becomes the next version."""
+    """Change what is given; a different configuration becomes the next version. An evaluator
+    switched to live traffic (target `all`, or enabled again) starts from the traces written
+    from now on."""
+    try:
+        return _update(sessions, project_rowid, name, config, enabled, target, sampling_rate, filter_)
+    except IntegrityError as exc:  # another change took the same configuration version first
+        raise Conflict(f"evaluator {name!r} was changed meanwhile; read it again and retry") from exc
+
+
+def _update(
+    sessions: sessionmaker[Session],
+    project_rowid: int,
+    name: str,
+    config: Any,
+    enabled: Any,
+    target: Any,
+    sampling_rate: Any,
+    filter_: Any,
+) -> EvaluatorView:
     with sessions.begin() as session:
         evaluator = _row(session, project_rowid, name)
         current = _config(session, evaluator)
@@ -234,6 +262,12 @@ def update_evaluator(
                 )
                 session.add(version)
                 current = config
+        _checked_comparison(_checked_type(evaluator.type), current, new_target)
+        starts_on_traffic = new_target == "all" and (
+            evaluator.target != "all" or (enabled is True and not evaluator.enabled)
+        )
+        if starts_on_traffic:  # not the backlog written while it was off
+            evaluator.scanned_until, evaluator.scanned_rowid = now, None
         if enabled is not UNSET:
             evaluator.enabled = enabled
         evaluator.target, evaluator.sampling_rate, evaluator.filter = new_target, float(new_rate), new_filter

@@ -12,10 +12,11 @@ the reserved judge environment are never scored.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Evaluator, EvaluatorConfig, Trace, TraceTag, utcnow
@@ -53,11 +54,13 @@ def _traffic_evaluators(session: Session) -> list[tuple[Evaluator, dict[str, obj
     return [(evaluator, config) for evaluator, config in rows]
 
 
-def _candidates(session: Session, evaluator: Evaluator, horizon: datetime) -> list[tuple[int, str, datetime]]:
-    since, since_rowid = evaluator.scanned_until or evaluator.created_at, evaluator.scanned_rowid or 0
+def _candidates(
+    session: Session, evaluator: Evaluator, since: tuple[datetime, int], horizon: datetime
+) -> list[tuple[int, str, datetime]]:
+    """The next traces for an evaluator after `since` (last write, row id), quiet since `horizon`."""
     conditions = [
         Trace.project_rowid == evaluator.project_rowid,
-        or_(Trace.updated_at > since, and_(Trace.updated_at == since, Trace.id > since_rowid)),
+        or_(Trace.updated_at > since[0], and_(Trace.updated_at == since[0], Trace.id > since[1])),
         Trace.updated_at <= horizon,
         Trace.source_trace_id.is_(None),
         or_(Trace.environment.is_(None), Trace.environment != JUDGE_ENVIRONMENT),
@@ -78,40 +81,68 @@ def _candidates(session: Session, evaluator: Evaluator, horizon: datetime) -> li
     return [(rowid, trace_id, updated_at) for rowid, trace_id, updated_at in rows]
 
 
+def _advance(sessions: sessionmaker[Session], evaluator_rowid: int, last: datetime, rowid: int) -> None:
+    """Move the watermark forward, never back (another process may have gone further)."""
+    behind = or_(
+        Evaluator.scanned_until.is_(None),
+        Evaluator.scanned_until < last,
+        and_(Evaluator.scanned_until == last, func.coalesce(Evaluator.scanned_rowid, 0) < rowid),
+    )
+    with sessions.begin() as session:
+        session.execute(
+            update(Evaluator)
+            .where(Evaluator.id == evaluator_rowid, behind)
+            .values(scanned_until=last, scanned_rowid=rowid)
+        )
+
+
 def evaluate_traffic(
-    sessions: sessionmaker[Session], quiet: timedelta, services: EvalServices | None = None
+    sessions: sessionmaker[Session],
+    quiet: timedelta,
+    services: EvalServices | None = None,
+    budget: timedelta = timedelta(seconds=50),
 ) -> int:
     """One run of the traffic job: every enabled `all` evaluator scores the sampled traces
-    quiet for `quiet` since its last run. Returns how many scores it stored."""
+    quiet for `quiet` since its last run, batch after batch until it has caught up or the run
+    has used its `budget` (the next run goes on). Returns how many scores it stored."""
     horizon = utcnow() - quiet
+    deadline = time.monotonic() + budget.total_seconds()
     with sessions() as session:
-        work = [(evaluator, config, _candidates(session, evaluator, horizon))
-                for evaluator, config in _traffic_evaluators(session)]  # fmt: skip
+        evaluators = _traffic_evaluators(session)
     stored = 0
-    for evaluator, config, candidates in work:
-        scoring = Scoring(evaluator.id, evaluator.name, evaluator.type, config, evaluator.config_version)
+    for evaluator, config in evaluators:
         kind = evaluator_types().get(evaluator.type)
-        for trace_rowid, trace_id, _ in candidates:
-            if kind is not None and kind.needs_original:
-                break  # live traces have no original to compare with
-            if sampled(trace_id, evaluator.sampling_rate):
-                stored += score_trace(sessions, trace_rowid, [scoring], services)
-        if candidates:
-            _, _, last = candidates[-1]
-            with sessions.begin() as session:
-                session.execute(
-                    update(Evaluator)
-                    .where(Evaluator.id == evaluator.id)
-                    .values(scanned_until=last, scanned_rowid=candidates[-1][0])
-                )
+        if kind is None or kind.compares(config):
+            continue  # live traces have no original to compare with
+        scoring = Scoring(evaluator.id, evaluator.name, evaluator.type, config, evaluator.config_version)
+        since = (evaluator.scanned_until or evaluator.created_at, evaluator.scanned_rowid or 0)
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                candidates = _candidates(session, evaluator, since, horizon)
+            for trace_rowid, trace_id, _ in candidates:
+                if sampled(trace_id, evaluator.sampling_rate):
+                    stored += score_trace(sessions, trace_rowid, [scoring], services)
+            if not candidates:
+                break
+            last_rowid, _, last = candidates[-1]
+            _advance(sessions, evaluator.id, last, last_rowid)
+            since = (last, last_rowid)
+            if len(candidates) < SCAN_LIMIT:
+                break
     return stored
 
 
 def _resolve(
-    session: Session, project_rowid: int, trace_ids: Sequence[str], evaluators: Sequence[str]
+    session: Session,
+    project_rowid: int,
+    trace_ids: Sequence[str],
+    evaluators: Sequence[str],
+    *,
+    strict: bool = True,
 ) -> tuple[list[Scoring], dict[str, int]]:
     """The named evaluators (enabled or not; every enabled one when none is named) and the
-    traces' row ids; NotFound naming what does not exist."""
+    traces' row ids; NotFound naming what does not exist (without `strict`, in a job queued
+    earlier, what was removed since is skipped)."""
     query = (
         select(Evaluator, EvaluatorConfig.config)
         .join(
@@ -129,11 +160,11 @@ def _resolve(
         Scoring(e.id, e.name, e.type, config, e.config_version) for e, config in session.execute(query)
     ]
     missing = sorted(set(evaluators) - {scoring.name for scoring in scorings})
-    if missing:
+    if missing and strict:
         raise NotFound(
             f"no evaluator named {', '.join(missing)} in this project; GET /api/v1/evaluators lists them"
         )
-    if not scorings:
+    if not scorings and strict:
         raise NotFound("this project has no enabled evaluator; create one with POST /api/v1/evaluators")
     rowids: dict[str, int] = {}
     for start in range(0, len(trace_ids), 1000):
@@ -145,7 +176,7 @@ def _resolve(
         )
         rowids.update((trace_id, rowid) for trace_id, rowid in found)
     unknown = sorted({trace_id.lower() for trace_id in trace_ids} - set(rowids))
-    if unknown:
+    if unknown and strict:
         raise NotFound(
             f"not in this project: trace {', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}"
         )
@@ -158,12 +189,19 @@ def evaluate_traces(
     trace_ids: Sequence[str],
     evaluators: Sequence[str] = (),
     services: EvalServices | None = None,
+    *,
+    retry_errors: bool = True,
+    strict: bool = True,
 ) -> int:
     """On demand: score these traces with the named evaluators (enabled or not), or with every
-    enabled one; a replayed trace is judged against its original. Returns the scores stored."""
+    enabled one; a replayed trace is judged against its original, and an error score is
+    replaced by a new attempt. Returns the scores stored."""
     with sessions() as session:
-        scorings, rowids = _resolve(session, project_rowid, trace_ids, evaluators)
-    return sum(score_trace(sessions, rowid, scorings, services) for rowid in rowids.values())
+        scorings, rowids = _resolve(session, project_rowid, trace_ids, evaluators, strict=strict)
+    return sum(
+        score_trace(sessions, rowid, scorings, services, retry_errors=retry_errors)
+        for rowid in rowids.values()
+    )
 
 
 def request_evaluation(

@@ -66,6 +66,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("evaluated_at", tracereplay.db.types.UTCDateTime(timezone=True), nullable=True)
         )
+    # Replays finished before evaluators existed count as evaluated, not as a backlog.
+    op.execute("UPDATE replays SET evaluated_at = finished_at WHERE status = 'COMPLETED'")
 
     with op.batch_alter_table("scores", schema=None) as batch_op:
         batch_op.add_column(
