@@ -4,6 +4,7 @@ as errors, and running the evaluation again stores nothing twice."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import AUTH
 from tests.otlp_builders import PROTOBUF, new_span_id, new_trace_id, span, trace_request
-from tests.support.llm_server import Failure, LLMServer
+from tests.support.llm_server import Failure, LLMServer, Reply, ToolCall
 from tests.support.replays import wait_for
 from tests.test_replay import agent_trace, replay_settings
 from tracereplay.api.app import create_app
@@ -213,3 +214,73 @@ def test_evaluation_on_demand_through_the_queue(eval_client: tuple[TestClient, A
     assert "unknown filter colour" in refused({"filter": {"colour": "red"}}, 422)
     assert "start_after" in refused({"filter": {"start_after": "yesterday"}}, 422)
     assert "one of them" in refused({"evaluators": ["paris"]}, 422)
+
+
+def agent_llm(messages: list[dict[str, Any]], output: dict[str, Any]) -> dict[str, Any]:
+    """An OpenInference LLM span: its input messages, and one output message (text or a tool call)."""
+    attributes: dict[str, Any] = {
+        "openinference.span.kind": "LLM", "llm.provider": "openai", "llm.model_name": "gpt-4o-mini",
+        "llm.tools.0.tool.json_schema": json.dumps(
+            {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+        ),
+        "llm.output_messages.0.message.role": "assistant",
+    }  # fmt: skip
+    for index, message in enumerate(messages):
+        prefix = f"llm.input_messages.{index}.message"
+        attributes[f"{prefix}.role"] = message["role"]
+        attributes[f"{prefix}.content"] = message.get("content") or ""
+        if message.get("tool_call_id"):
+            attributes[f"{prefix}.tool_call_id"] = message["tool_call_id"]
+        for position, call in enumerate(message.get("tool_calls") or []):
+            attributes[f"{prefix}.tool_calls.{position}.tool_call.id"] = call["id"]
+            attributes[f"{prefix}.tool_calls.{position}.tool_call.function.name"] = call["name"]
+            attributes[f"{prefix}.tool_calls.{position}.tool_call.function.arguments"] = call["arguments"]
+    out = "llm.output_messages.0.message"
+    if "tool_call" in output:
+        call = output["tool_call"]
+        attributes[f"{out}.tool_calls.0.tool_call.id"] = "call_1"
+        attributes[f"{out}.tool_calls.0.tool_call.function.name"] = call["name"]
+        attributes[f"{out}.tool_calls.0.tool_call.function.arguments"] = call["arguments"]
+    else:
+        attributes[f"{out}.content"] = output["text"]
+    return attributes
+
+
+def test_tool_calls_match_on_a_recorded_agent_whose_replay_picks_another_tool(
+    eval_client: tuple[TestClient, AppContext], llm_server: LLMServer
+) -> None:
+    client, _ = eval_client
+    evaluator(client, "same-tools", "tool_calls_match")
+    question = {"role": "user", "content": "Do I need an umbrella in Paris?"}
+    call = {"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'}
+    step_two = [question, {"role": "assistant", "content": "", "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "light rain"}]  # fmt: skip
+    trace_id, root = new_trace_id(), new_span_id()
+    spans = [
+        span(trace_id, root, "agent", end_ms=900, attributes={"openinference.span.kind": "AGENT"}),
+        span(trace_id, new_span_id(), "plan", parent=root, end_ms=300,
+             attributes=agent_llm([question], {"tool_call": call})),
+        span(trace_id, new_span_id(), "get_weather", parent=root, start_ms=300, end_ms=400,
+             attributes={"openinference.span.kind": "TOOL", "output.value": "light rain"}),
+        span(trace_id, new_span_id(), "answer", parent=root, start_ms=400, end_ms=900,
+             attributes=agent_llm(step_two, {"text": "Yes, take an umbrella."})),
+    ]  # fmt: skip
+    body = trace_request(spans).SerializeToString()
+    assert client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+
+    def another_model(request: dict[str, Any]) -> Reply:
+        # Given the question, this model searches the web; given the tool result, it answers.
+        if request["messages"][-1]["role"] == "user":
+            return Reply(tool_calls=[ToolCall("search_web", {"query": "Paris weather"})])
+        return Reply(text="Yes, bring an umbrella.")
+
+    llm_server.default = another_model
+    created = client.post(f"/api/v1/traces/{trace_id}/replays", json={"model": "gpt-4o"})
+    assert created.status_code == 202, created.text
+    assert wait_for(client, created.json()["replay_id"])["status"] == "COMPLETED"
+    replay = evaluated(client, created.json()["replay_id"])
+    score = by_name(replay["scores"])["same-tools"]
+    assert score["value"] == 0.5  # step 1 diverges, step 2 (no calls on either side) agrees
+    assert score["details"]["first_divergent_step"] == 1
+    assert score["details"]["f1"] == 0.0
+    assert "search_web" in score["reasoning"] and "get_weather" in score["reasoning"]
