@@ -1,0 +1,108 @@
+"""Trace comparison: summary deltas with a direction per metric and a tolerance for "same"."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from tracereplay.compare.align import align_by_ids, align_by_shape
+from tracereplay.compare.diffs import output_diff, text_diff, tool_call_diff
+from tracereplay.compare.summary import METRICS, summary
+from tracereplay.ingest.records import SpanRecord
+
+
+def trace(**values: float | None) -> SimpleNamespace:
+    return SimpleNamespace(**{metric.name: values.get(metric.name, 0) for metric in METRICS})
+
+
+def test_slower_but_cheaper_is_worse_on_time_and_better_on_cost() -> None:
+    base = trace(duration_ms=1000, total_tokens=800, prompt_tokens=600, completion_tokens=200, cost=0.004,
+                 llm_span_count=2, error_count=1)  # fmt: skip
+    target = trace(duration_ms=1500, total_tokens=800, prompt_tokens=650, completion_tokens=150, cost=0.001,
+                   llm_span_count=3, error_count=0)  # fmt: skip
+    deltas = {d.metric: d for d in summary(base, target)}
+    assert (deltas["duration_ms"].trend, deltas["duration_ms"].verdict) == ("up", "worse")
+    assert deltas["duration_ms"].absolute == 500 and deltas["duration_ms"].relative == 0.5
+    assert (deltas["cost"].trend, deltas["cost"].verdict) == ("down", "better")
+    assert deltas["cost"].relative is not None and round(deltas["cost"].relative, 2) == -0.75
+    assert deltas["total_tokens"].verdict == "same"
+    assert deltas["prompt_tokens"].verdict == "worse" and deltas["completion_tokens"].verdict == "better"
+    assert (deltas["llm_span_count"].trend, deltas["llm_span_count"].verdict) == ("up", "changed")
+    assert deltas["error_count"].verdict == "better"
+
+
+def test_noise_is_same_and_unknown_stays_unknown() -> None:
+    deltas = {
+        d.metric: d for d in summary(trace(duration_ms=1000, cost=None), trace(duration_ms=1030, cost=0.2))
+    }
+    assert (deltas["duration_ms"].trend, deltas["duration_ms"].verdict) == ("same", "same")  # within 5%
+    cost = deltas["cost"]
+    assert (cost.trend, cost.verdict, cost.absolute, cost.relative) == ("unknown", "unknown", None, None)
+    zero = {d.metric: d for d in summary(trace(error_count=0), trace(error_count=2))}["error_count"]
+    assert (zero.absolute, zero.relative, zero.verdict) == (2, None, "worse")  # no ratio to 0
+
+
+def test_texts_differ_word_by_word_and_json_by_structure() -> None:
+    words = text_diff("It is sunny in Paris today.", "It is rainy in Paris today, take an umbrella.")
+    assert [(s["op"], s["text"]) for s in words["segments"] if s["op"] != "equal"] == [
+        ("delete", "sunny"), ("insert", "rainy"),
+        ("delete", "today."), ("insert", "today, take an umbrella."),
+    ]  # fmt: skip
+    assert 0 < words["similarity"] < 1
+    before = "".join(s["text"] for s in words["segments"] if s["op"] != "insert")
+    assert before == "It is sunny in Paris today."
+
+    structural = output_diff('{"city": "Paris", "forecast": {"temp": 14, "rain": true}}',
+                             '{"city": "Paris", "forecast": {"temp": 15}, "advice": "umbrella"}')  # fmt: skip
+    assert structural is not None and structural["kind"] == "json"
+    assert structural["changed"] == [{"path": "$['forecast']['temp']", "base": 14, "target": 15}]
+    assert structural["added"] == [{"path": "$['advice']", "value": "umbrella"}]
+    assert structural["removed"] == [{"path": "$['forecast']['rain']", "value": True}]
+    assert output_diff("14", "15") == text_diff("14", "15")  # bare values are text
+    assert output_diff(None, "x") is None
+
+
+def test_tool_call_differences() -> None:
+    base = [{"name": "get_weather", "arguments": '{"city": "Paris", "unit": "C"}'},
+            {"name": "get_time", "arguments": "{}"}]  # fmt: skip
+    target = [{"name": "get_weather", "arguments": '{"unit": "F", "city": "Paris"}'},
+              {"name": "search_web", "arguments": '{"q": "Paris"}'}]  # fmt: skip
+    calls = tool_call_diff(base, target)
+    assert not calls["same"]
+    assert calls["removed"] == [{"name": "get_time", "arguments": {}}]
+    assert calls["added"] == [{"name": "search_web", "arguments": {"q": "Paris"}}]
+    assert calls["changed"][0]["name"] == "get_weather"
+    assert calls["changed"][0]["arguments"]["changed"] == [{"path": "$['unit']", "base": "C", "target": "F"}]
+    assert tool_call_diff(base[:1], [{"name": "get_weather", "arguments": '{"unit":"C","city":"Paris"}'}])[
+        "same"
+    ]
+
+
+def spans_of(trace_id: str, shape: list[tuple[str, str, str | None, int]]) -> list[SpanRecord]:
+    """(span id, name, parent, start second) -> records; kind LLM for names starting "llm"."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        SpanRecord(trace_id, span_id, parent, name, start + timedelta(seconds=at),
+                   start + timedelta(seconds=at + 1), kind="LLM" if name.startswith("llm") else "CHAIN")
+        for span_id, name, parent, at in shape
+    ]  # fmt: skip
+
+
+def test_unrelated_traces_align_by_shape_with_added_and_removed_steps() -> None:
+    base = spans_of("a" * 32, [("r", "agent", None, 0), ("1", "llm-plan", "r", 1), ("2", "search", "r", 2),
+                               ("3", "llm-answer", "r", 3)])  # fmt: skip
+    target = spans_of("b" * 32, [("R", "agent", None, 0), ("X", "llm-plan", "R", 1),
+                                 ("Y", "guardrail", "R", 2), ("Z", "llm-answer", "R", 3)])  # fmt: skip
+    aligned = align_by_shape(base, target)
+    assert [(a.span_id, b.span_id) for a, b in aligned.pairs] == [("r", "R"), ("1", "X"), ("3", "Z")]
+    assert [s.name for s in aligned.removed] == ["search"] and [s.name for s in aligned.added] == [
+        "guardrail"
+    ]
+
+
+def test_a_replay_aligns_through_its_id_mapping() -> None:
+    base = spans_of("a" * 32, [("r", "agent", None, 0), ("1", "llm", "r", 1), ("2", "tool", "r", 2)])
+    target = spans_of("b" * 32, [("r'", "agent", None, 0), ("1'", "llm", "r'", 1), ("x", "extra", "r'", 3)])
+    aligned = align_by_ids(base, target, lambda span_id: span_id + "'")
+    assert [(a.span_id, b.span_id) for a, b in aligned.pairs] == [("r", "r'"), ("1", "1'")]
+    assert [s.span_id for s in aligned.removed] == ["2"] and [s.span_id for s in aligned.added] == ["x"]
