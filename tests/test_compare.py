@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+from fastapi.testclient import TestClient
+
+from tests.otlp_builders import PROTOBUF, llm_attributes, new_span_id, new_trace_id, span, trace_request
+from tests.support.llm_server import LLMServer
+from tests.support.replays import wait_for
+from tests.test_evaluation_pipeline import eval_client, evaluated
 from tracereplay.compare.align import align_by_ids, align_by_shape
 from tracereplay.compare.diffs import output_diff, text_diff, tool_call_diff
 from tracereplay.compare.summary import METRICS, summary
+from tracereplay.context import AppContext
 from tracereplay.ingest.records import SpanRecord
+
+__all__ = ["eval_client"]  # the fixture, shared with the evaluation tests
 
 
 def trace(**values: float | None) -> SimpleNamespace:
@@ -106,3 +115,67 @@ def test_a_replay_aligns_through_its_id_mapping() -> None:
     aligned = align_by_ids(base, target, lambda span_id: span_id + "'")
     assert [(a.span_id, b.span_id) for a, b in aligned.pairs] == [("r", "r'"), ("1", "1'")]
     assert [s.span_id for s in aligned.removed] == ["2"] and [s.span_id for s in aligned.added] == ["x"]
+
+
+def test_a_replay_compared_with_its_original_through_the_api(
+    eval_client: tuple[TestClient, AppContext], llm_server: LLMServer
+) -> None:
+    client, _ = eval_client
+    created = client.post(
+        "/api/v1/evaluators", json={"name": "cheap", "type": "cost_max", "config": {"max_usd": 1}}
+    )
+    assert created.status_code == 201
+    trace_id, root = new_trace_id(), new_span_id()
+    spans = [
+        span(trace_id, root, "agent", end_ms=1000, attributes={"openinference.span.kind": "CHAIN"}),
+        span(trace_id, new_span_id(), "ChatCompletion", parent=root, end_ms=600,
+             attributes=llm_attributes("mystery-model")),  # no price: its cost is unknown
+        span(trace_id, new_span_id(), "lookup", parent=root, start_ms=600, end_ms=900,
+             attributes={"openinference.span.kind": "TOOL", "output.value": "Paris"}),
+    ]  # fmt: skip
+    assert client.post(
+        "/v1/traces", content=trace_request(spans).SerializeToString(), headers=PROTOBUF
+    ).is_success
+    replay_id = client.post(f"/api/v1/traces/{trace_id}/replays", json={"model": "gpt-4o"}).json()[
+        "replay_id"
+    ]
+    assert wait_for(client, replay_id)["status"] == "COMPLETED"
+    replay = evaluated(client, replay_id)
+    thumbs = {"trace_id": replay["result_trace_id"], "name": "thumbs", "value": True, "source": "human"}
+    assert client.post("/api/v1/scores", json=thumbs).status_code == 201
+
+    document = client.get(f"/api/v1/replays/{replay_id}/comparison").json()
+    assert document["replay_id"] == replay_id and document["base"]["trace_id"] == trace_id
+    summary = {d["metric"]: d for d in document["summary"]}
+    assert summary["cost"]["verdict"] == "unknown" and summary["cost"]["base"] is None  # never 0
+    assert summary["llm_span_count"]["verdict"] == "same"
+    pairs = document["spans"]["pairs"]
+    assert len(pairs) == 3 and document["spans"]["added"] == [] and document["spans"]["removed"] == []
+    llm = next(pair for pair in pairs if pair["base"]["kind"] == "LLM")
+    assert llm["model"] == {"base": "mystery-model", "target": "gpt-4o", "changed": True}
+    assert llm["input"]["same"] and llm["output"]["kind"] == "text"
+    assert any(s["op"] == "insert" and "Echo" in s["text"] for s in llm["output"]["segments"])
+    scores = {row["name"]: row for row in document["scores"]}
+    assert scores["cheap"]["base"]["status"] == "error" and scores["cheap"]["verdict"] == "error"
+    assert scores["cheap"]["target"]["value"] == 1.0
+    assert scores["thumbs"]["base"] is None and scores["thumbs"]["verdict"] == "missing"
+
+    # Two unrelated traces of different shapes: aligned by tree position and names.
+    other_id, other_root = new_trace_id(), new_span_id()
+    other = [
+        span(other_id, other_root, "agent", end_ms=1000, attributes={"openinference.span.kind": "CHAIN"}),
+        span(other_id, new_span_id(), "ChatCompletion", parent=other_root, end_ms=500,
+             attributes=llm_attributes()),
+        span(other_id, new_span_id(), "guardrail", parent=other_root, start_ms=500, end_ms=700,
+             attributes={"openinference.span.kind": "GUARDRAIL"}),
+    ]  # fmt: skip
+    assert client.post(
+        "/v1/traces", content=trace_request(other).SerializeToString(), headers=PROTOBUF
+    ).is_success
+    compared = client.get("/api/v1/compare", params={"base": trace_id, "target": other_id}).json()
+    assert compared["replay_id"] is None and len(compared["spans"]["pairs"]) == 2
+    assert [s["name"] for s in compared["spans"]["removed"]] == ["lookup"]
+    assert [s["name"] for s in compared["spans"]["added"]] == ["guardrail"]
+    same = client.get("/api/v1/compare", params={"base": trace_id, "target": trace_id})
+    assert same.status_code == 422
+    assert client.get("/api/v1/compare", params={"base": trace_id, "target": "0" * 32}).status_code == 404

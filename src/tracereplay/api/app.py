@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from tracereplay import __version__
+from tracereplay.api.compare import compare_router
 from tracereplay.api.errors import install_error_handlers
 from tracereplay.api.evaluators import evaluators_router
 from tracereplay.api.otlp import otlp_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, ctx: AppContext 
     app.include_router(prices_router(context))
     app.include_router(prompts_router(context))
     app.include_router(evaluators_router(context))
+    app.include_router(compare_router(context))
 
     @app.get("/", include_in_schema=False)
     def landing() -> HTMLResponse:

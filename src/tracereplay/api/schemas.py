@@ -557,3 +557,30 @@ class PreviewOut(BaseModel):
     reasoning: str | None
     details: dict[str, Any] | None
     error: str | None
+
+
+class DeltaOut(BaseModel):
+    metric: str
+    base: float | None
+    target: float | None
+    absolute: float | None = Field(description="target - base; null when either is unknown")
+    relative: float | None = Field(description="absolute / base; null when base is 0 or unknown")
+    trend: Literal["up", "down", "same", "unknown"]
+    verdict: Literal["better", "worse", "same", "changed", "unknown"]
+    better: Literal["lower", "higher", "neither"] = Field(description="Which way is an improvement")
+
+
+class ComparisonOut(BaseModel):
+    """What changed from `base` to `target`, and whether it is better (docs/compare.md)."""
+
+    base: dict[str, Any]
+    target: dict[str, Any]
+    replay_id: str | None = Field(description="When target is a replay of base: the replay")
+    summary: list[DeltaOut]
+    spans: dict[str, Any] = Field(
+        description="Aligned pairs with their deltas and diffs; added and removed spans"
+    )
+    output: dict[str, Any] | None = Field(description="The final outputs' difference (text or JSON)")
+    scores: list[dict[str, Any]] = Field(
+        description="Every score name of either side, with delta and verdict"
+    )

@@ -1,0 +1,139 @@
+"""One comparison document for a base and a target trace: summary deltas, aligned spans with
+their own deltas and input/output/tool-call differences, the final outputs' difference, and
+every score of either side. For a replay, the original is the base and spans pair through the
+replay's id mapping; any two traces of a project pair by tree position and names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracereplay.compare.align import Alignment, align_by_ids, align_by_shape
+from tracereplay.compare.diffs import json_diff, output_diff, tool_call_diff
+from tracereplay.compare.summary import METRICS, delta, summary
+from tracereplay.errors import Unprocessable
+from tracereplay.evals.subjects import Subject
+from tracereplay.ingest.records import SpanRecord
+from tracereplay.replay.executor import derived_id
+from tracereplay.replay.service import get_replay
+from tracereplay.traces.queries import ScoreView, TraceDetail, get_trace, latest_scores
+
+SPAN_METRICS = [metric for metric in METRICS if metric.name in ("duration_ms", "total_tokens", "cost")]
+
+
+def _text_output(span: SpanRecord) -> str | None:
+    for message in reversed(span.output_messages or []):
+        if isinstance(message.get("content"), str) and message["content"]:
+            return str(message["content"])
+    return span.output
+
+
+def _calls(span: SpanRecord) -> list[dict[str, Any]]:
+    return [call for message in span.output_messages or [] for call in message.get("tool_calls") or []]
+
+
+def _brief(span: SpanRecord) -> dict[str, Any]:
+    return {"span_id": span.span_id, "name": span.name, "kind": span.kind}
+
+
+def _pair(base: SpanRecord, target: SpanRecord) -> dict[str, Any]:
+    pair: dict[str, Any] = {
+        "base": _brief(base),
+        "target": _brief(target),
+        "deltas": [vars(delta(m, getattr(base, m.name), getattr(target, m.name))) for m in SPAN_METRICS],
+    }
+    if base.kind == "LLM" or target.kind == "LLM":
+        pair["model"] = {"base": base.model, "target": target.model, "changed": base.model != target.model}
+        pair["parameters"] = json_diff(base.invocation_parameters or {}, target.invocation_parameters or {})
+        versions = [(span.prompt_template or {}).get("version") for span in (base, target)]
+        pair["prompt_version"] = {
+            "base": versions[0],
+            "target": versions[1],
+            "changed": versions[0] != versions[1],
+        }
+        pair["input"] = json_diff(base.input_messages or [], target.input_messages or [])
+        pair["tool_calls"] = tool_call_diff(_calls(base), _calls(target))
+        pair["output"] = output_diff(_text_output(base), _text_output(target))
+    else:
+        pair["output"] = output_diff(base.output, target.output)
+    return pair
+
+
+def _score_rows(base: list[ScoreView], target: list[ScoreView]) -> list[dict[str, Any]]:
+    """Every score name of either side: values, delta and verdict (higher is better); an error
+    or a missing side is shown as such, never as 0."""
+    before = {score.name: score for score in latest_scores(base)}
+    after = {score.name: score for score in latest_scores(target)}
+    rows = []
+    for name in sorted(before.keys() | after.keys()):
+        sides = [before.get(name), after.get(name)]
+        row: dict[str, Any] = {"name": name}
+        for side, score in zip(("base", "target"), sides, strict=True):
+            row[side] = None if score is None else {
+                "status": score.status, "value": score.value, "label": score.label, "error": score.error,
+                "data_type": score.data_type,
+            }  # fmt: skip
+        a, b = sides
+        if a is None or b is None or a.error is not None or b.error is not None:
+            row["delta"], row["verdict"] = None, "missing" if a is None or b is None else "error"
+        elif a.data_type == "categorical":
+            row["delta"], row["verdict"] = None, "same" if a.label == b.label else "changed"
+        elif a.value is None or b.value is None:
+            row["delta"], row["verdict"] = None, "unknown"
+        else:
+            row["delta"] = b.value - a.value
+            row["verdict"] = "same" if b.value == a.value else ("better" if b.value > a.value else "worse")
+        rows.append(row)
+    return rows
+
+
+def _final_output(detail: TraceDetail) -> str | None:
+    return Subject(detail.trace.trace_id, detail.spans, output=detail.trace.output).final_output
+
+
+def _document(
+    base: TraceDetail, target: TraceDetail, alignment: Alignment, replay_id: str | None
+) -> dict[str, Any]:
+    return {
+        "base": {"trace_id": base.trace.trace_id, "name": base.trace.name},
+        "target": {"trace_id": target.trace.trace_id, "name": target.trace.name},
+        "replay_id": replay_id,
+        "summary": [vars(item) for item in summary(base.trace, target.trace)],
+        "spans": {
+            "pairs": [_pair(a, b) for a, b in alignment.pairs],
+            "removed": [_brief(span) for span in alignment.removed],
+            "added": [_brief(span) for span in alignment.added],
+        },
+        "output": output_diff(_final_output(base), _final_output(target)),
+        "scores": _score_rows(base.scores, target.scores),
+    }
+
+
+def compare_traces(
+    sessions: sessionmaker[Session], project_rowid: int, base_id: str, target_id: str, retention_days: int = 0
+) -> dict[str, Any]:
+    """Any two traces of a project (a replayed trace and its original pair by the replay's ids)."""
+    if base_id.lower() == target_id.lower():
+        raise Unprocessable("base and target are the same trace; compare two different traces")
+    base = get_trace(sessions, project_rowid, base_id, retention_days)
+    target = get_trace(sessions, project_rowid, target_id, retention_days)
+    replay_id = target.trace.replay_id if target.trace.source_trace_id == base.trace.trace_id else None
+    if replay_id is not None:
+        alignment = align_by_ids(base.spans, target.spans, lambda span_id: derived_id(replay_id, span_id, 16))
+    else:
+        alignment = align_by_shape(base.spans, target.spans)
+    return _document(base, target, alignment, replay_id)
+
+
+def compare_replay(
+    sessions: sessionmaker[Session], project_rowid: int, replay_id: str, retention_days: int = 0
+) -> dict[str, Any]:
+    """A replay's original (base) against its replayed trace (target)."""
+    replay = get_replay(sessions, project_rowid, replay_id)
+    if replay.result_trace_id is None:
+        raise Unprocessable(
+            f"replay {replay_id} has no replayed trace yet (status {replay.status.value}); "
+            "compare it once it has completed or failed"
+        )
+    return compare_traces(sessions, project_rowid, replay.trace_id, replay.result_trace_id, retention_days)
