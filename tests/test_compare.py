@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 from fastapi.testclient import TestClient
@@ -10,6 +12,8 @@ from fastapi.testclient import TestClient
 from tests.otlp_builders import PROTOBUF, llm_attributes, new_span_id, new_trace_id, span, trace_request
 from tests.support.llm_server import LLMServer
 from tests.support.replays import wait_for
+from tests.test_cli import agent_trace as cli_agent_trace
+from tests.test_cli import cli_env, ok, otlp_json, run
 from tests.test_evaluation_pipeline import eval_client, evaluated
 from tracereplay.compare.align import align_by_ids, align_by_shape
 from tracereplay.compare.diffs import output_diff, text_diff, tool_call_diff
@@ -179,3 +183,22 @@ def test_a_replay_compared_with_its_original_through_the_api(
     same = client.get("/api/v1/compare", params={"base": trace_id, "target": trace_id})
     assert same.status_code == 422
     assert client.get("/api/v1/compare", params={"base": trace_id, "target": "0" * 32}).status_code == 404
+
+
+def test_compare_from_the_cli_as_text_markdown_and_json(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home")
+    first_id, first = cli_agent_trace()
+    second_id, second = cli_agent_trace(model="gpt-4o")
+    for name, spans in (("first", first), ("second", second)):
+        export = tmp_path / f"{name}.json"
+        export.write_text(json.dumps(otlp_json(spans)))
+        ok(env, "import", str(export))
+    wide = {**env, "COLUMNS": "200"}
+    text = ok(wide, "compare", first_id, second_id)
+    assert "duration (ms)" in text and "verdict" in text and "final output" in text
+    markdown = ok(env, "compare", first_id, second_id, "--format", "markdown")
+    assert "| metric | base | target | change | verdict |" in markdown and "```diff" in markdown
+    document = json.loads(ok(env, "compare", first_id, second_id, "--format", "json"))
+    assert document["base"]["trace_id"] == first_id and len(document["spans"]["pairs"]) == 3
+    bad = run(env, "compare", first_id)
+    assert bad.returncode != 0 and "BASE and TARGET" in bad.stderr and "Traceback" not in bad.stderr

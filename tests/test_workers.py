@@ -135,7 +135,9 @@ def test_cli_replay_waits_and_summarises(tmp_path: Path, llm_server: LLMServer) 
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "COMPLETED" in done.stdout and "2/2 LLM spans" in done.stdout
-        assert "tokens" in done.stdout and "(was" in done.stdout
+        assert (
+            "total tokens" in done.stdout and "duration (ms)" in done.stdout and "final output" in done.stdout
+        )
         assert len(llm_server.bodies) == 2
         assert all(body["temperature"] == 0 and "max_tokens" not in body for body in llm_server.bodies)
         listed = subprocess.run(

@@ -375,14 +375,14 @@ def replay(
         if not wait:
             return
         finished = _follow(ctx, rowid, created)
+        document = None
+        if finished.result_trace_id is not None:
+            from tracereplay.compare.service import compare_replay
+
+            document = compare_replay(ctx.sessions, rowid, finished.replay_id, ctx.settings.retention_days)
     console.print(_replay_line(finished))
-    if finished.result is not None:
-        result, original = finished.result, finished.original
-        console.print(
-            f"duration {result.duration_ms or 0:.0f} ms (was {original.duration_ms or 0:.0f}), "
-            f"tokens {result.total_tokens or 0} (was {original.total_tokens or 0}), "
-            f"cost {_money(result.cost)} (was {_money(original.cost)})"
-        )
+    if document is not None:
+        _print_comparison(document)  # the same summary as `tracereplay compare --replay`
     if finished.status != ReplayStatus.COMPLETED:
         raise SystemExit(1)
 
@@ -410,10 +410,6 @@ def _follow(ctx: AppContext, rowid: int, replay: ReplayView) -> ReplayView:
                 )
                 hint_at = float("inf")
             time.sleep(0.2)
-
-
-def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.6f}"
 
 
 @app.command()
@@ -836,3 +832,60 @@ def _score_value(data_type: str, value: float | None) -> str:
     if data_type == "boolean":
         return "pass" if value == 1.0 else "fail"
     return f"{value:.3f}"
+
+
+VERDICT_STYLES = {"better": "green", "worse": "red", "same": "dim", "changed": "yellow", "unknown": "dim",
+                  "missing": "dim", "error": "red"}  # fmt: skip
+
+
+def _print_comparison(document: dict[str, object]) -> None:
+    from tracereplay.compare.render import output_lines, score_rows, summary_rows
+
+    table = Table("metric", "base", "target", "change", "verdict")
+    for metric, base, target, change, verdict in summary_rows(document):
+        style = VERDICT_STYLES.get(verdict, "")
+        table.add_row(metric, base, target, f"[{style}]{escape(change)}[/]", f"[{style}]{verdict}[/]")
+    console.print(table)
+    scores = score_rows(document)
+    if scores:
+        score_table = Table("score", "base", "target", "verdict")
+        for name, base, target, verdict in scores:
+            style = VERDICT_STYLES.get(verdict, "")
+            score_table.add_row(escape(name), escape(base), escape(target), f"[{style}]{verdict}[/]")
+        console.print(score_table)
+    console.print("final output:")
+    styles = {"insert": "green", "delete": "red strike", "equal": "", "info": "dim"}
+    console.print("".join(f"[{styles[op]}]{escape(text)}[/]" if styles[op] else escape(text)
+                          for op, text in output_lines(document)))  # fmt: skip
+
+
+@app.command()
+def compare(
+    base: Annotated[str | None, typer.Argument(help="The trace compared from.")] = None,
+    target: Annotated[str | None, typer.Argument(help="The trace compared to.")] = None,
+    replay_id: Annotated[
+        str | None, typer.Option("--replay", help="Compare a replay with its original instead.")
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
+    project: ProjectOption = None,
+) -> None:
+    """Compare two traces (or a replay with its original): deltas, scores, the final output's diff."""
+    from tracereplay.compare.render import markdown
+    from tracereplay.compare.service import compare_replay, compare_traces
+
+    if output_format not in ("text", "json", "markdown"):
+        raise TraceReplayError(f"--format is text, json or markdown, not {output_format!r}")
+    if (replay_id is None) == (base is None or target is None):
+        raise TraceReplayError("give BASE and TARGET trace ids, or --replay REPLAY_ID")
+    with _context() as ctx:
+        rowid, retention = _project_rowid(ctx, project), ctx.settings.retention_days
+        if replay_id is not None:
+            document = compare_replay(ctx.sessions, rowid, replay_id, retention)
+        else:
+            document = compare_traces(ctx.sessions, rowid, str(base), str(target), retention)
+    if output_format == "json":
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif output_format == "markdown":
+        sys.stdout.write(markdown(document) + "\n")
+    else:
+        _print_comparison(document)
