@@ -1,47 +1,51 @@
-"""What changed between two outputs: a word-level diff of texts (`difflib`, autojunk off, so
-long outputs are not diffed as if their common words were noise), a structural diff of JSON
-documents (`deepdiff`: the keys and values that changed, not a text diff of two dumps), and the
+"""What changed between two outputs: a word-level diff of texts (rapidfuzz's Indel opcodes, a
+longest-common-subsequence diff over words in C++: a thousand pairs of long outputs in well
+under a second, where `difflib` takes milliseconds a pair), a structural diff of JSON documents
+(`deepdiff`: the keys and values that changed, not a text diff of two dumps), and the
 differences between two lists of tool calls. Pure functions."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from typing import Any, Literal
+from typing import Any
 
 from deepdiff import DeepDiff
+from rapidfuzz.distance import Indel
 
 WORDS = re.compile(r"\s+|[^\s]+")
 CHANGED = {"values_changed", "type_changes"}
 ADDED = {"dictionary_item_added", "iterable_item_added", "attribute_added"}
 REMOVED = {"dictionary_item_removed", "iterable_item_removed", "attribute_removed"}
 
-Op = Literal["equal", "insert", "delete"]
-
 
 def text_diff(base: str, target: str) -> dict[str, Any]:
     """`{"kind": "text", "similarity", "segments": [{"op", "text"}]}` word by word (whitespace
     kept, so the segments joined give each side back)."""
     a, b = WORDS.findall(base), WORDS.findall(target)
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     segments: list[dict[str, str]] = []
-
-    def add(op: Op, words: list[str]) -> None:
-        if not words:
-            return
-        if segments and segments[-1]["op"] == op:
-            segments[-1]["text"] += "".join(words)
-        else:
-            segments.append({"op": op, "text": "".join(words)})
-
-    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
-        if tag == "equal":
-            add("equal", a[a0:a1])
-        else:
-            add("delete", a[a0:a1])
-            add("insert", b[b0:b1])
-    return {"kind": "text", "similarity": round(matcher.ratio(), 4), "segments": segments}
+    deleted: list[str] = []
+    inserted: list[str] = []
+    for opcode in Indel.opcodes(a, b):
+        tag, a0, a1 = opcode.tag, opcode.src_start, opcode.src_end
+        b0, b1 = opcode.dest_start, opcode.dest_end
+        if tag != "equal":
+            deleted += a[a0:a1]
+            inserted += b[b0:b1]
+            continue
+        # A change reads as what went, then what came.
+        if deleted:
+            segments.append({"op": "delete", "text": "".join(deleted)})
+            deleted = []
+        if inserted:
+            segments.append({"op": "insert", "text": "".join(inserted)})
+            inserted = []
+        segments.append({"op": "equal", "text": "".join(a[a0:a1])})
+    if deleted:
+        segments.append({"op": "delete", "text": "".join(deleted)})
+    if inserted:
+        segments.append({"op": "insert", "text": "".join(inserted)})
+    return {"kind": "text", "similarity": round(Indel.normalized_similarity(a, b), 4), "segments": segments}
 
 
 def _path(item: Any) -> str:
@@ -51,6 +55,8 @@ def _path(item: Any) -> str:
 def json_diff(base: Any, target: Any) -> dict[str, Any]:
     """`{"kind": "json", "same", "changed": [{"path", "base", "target"}], "added": [{"path",
     "value"}], "removed": [...]}`; paths like `$['forecast']['temp']`."""
+    if base == target:  # the common case (a replay's inputs), without building a diff tree
+        return {"kind": "json", "same": True, "changed": [], "added": [], "removed": []}
     tree = DeepDiff(base, target, view="tree", verbose_level=2)
     changed, added, removed = [], [], []
     for report, items in tree.items():
