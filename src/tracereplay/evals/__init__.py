@@ -1,1 +1,2 @@
-"""Evaluators: the types that score traces, and (to come) the pipeline that runs them."""
+"""Evaluators: the types that score traces, the pipeline that runs them on replays, live
+traffic and on demand, and the scores they store."""

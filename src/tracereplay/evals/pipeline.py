@@ -13,8 +13,9 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Select, Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,18 +83,24 @@ def _original_of(session: Session, trace: Trace) -> Subject | None:
     return subject(session, source) if source is not None else None
 
 
-def _enabled(session: Session, project_rowid: int, target: str) -> list[Scoring]:
-    rows = session.execute(
-        select(Evaluator, EvaluatorConfig.config)
-        .join(
-            EvaluatorConfig,
-            (EvaluatorConfig.evaluator_rowid == Evaluator.id)
-            & (EvaluatorConfig.version == Evaluator.config_version),
-        )
-        .where(Evaluator.project_rowid == project_rowid, Evaluator.enabled, Evaluator.target == target)
-        .order_by(Evaluator.name)
+def with_config(*conditions: Any) -> Select[tuple[Evaluator, dict[str, Any]]]:
+    """The evaluators matching `conditions`, each with its current configuration."""
+    current = (EvaluatorConfig.evaluator_rowid == Evaluator.id) & (
+        EvaluatorConfig.version == Evaluator.config_version
     )
+    return select(Evaluator, EvaluatorConfig.config).join(EvaluatorConfig, current).where(*conditions)
+
+
+def scorings(session: Session, *conditions: Any) -> list[Scoring]:
+    """The evaluators matching `conditions`, by name, as a job runs them."""
+    rows = session.execute(with_config(*conditions).order_by(Evaluator.name))
     return [Scoring(e.id, e.name, e.type, config, e.config_version) for e, config in rows]
+
+
+def _enabled(session: Session, project_rowid: int, target: str) -> list[Scoring]:
+    return scorings(
+        session, Evaluator.project_rowid == project_rowid, Evaluator.enabled, Evaluator.target == target
+    )
 
 
 def _scored(session: Session, trace_rowid: int) -> dict[tuple[int | None, int | None], bool]:
@@ -243,15 +250,12 @@ def preview(
     """What evaluator `name` says of one trace now (a replay judged with its original), stored
     nowhere: a rubric is tried before it scores traffic. An error is returned as its text."""
     with sessions() as session:
-        evaluator = session.scalar(
-            select(Evaluator).where(Evaluator.project_rowid == project_rowid, Evaluator.name == name)
-        )
-        if evaluator is None:
+        found = scorings(session, Evaluator.project_rowid == project_rowid, Evaluator.name == name)
+        if not found:
             raise NotFound(
                 f"no evaluator named {name[:80]!r} in this project; GET /api/v1/evaluators lists them"
             )
-        config = session.get_one(EvaluatorConfig, (evaluator.id, evaluator.config_version)).config
-        scoring = Scoring(evaluator.id, evaluator.name, evaluator.type, config, evaluator.config_version)
+        scoring = found[0]
         trace = find_trace(session, project_rowid, trace_id)
         if trace.environment == JUDGE_ENVIRONMENT:
             return "this trace is a judge's own call; evaluators do not score judge calls"

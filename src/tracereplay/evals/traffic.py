@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracereplay.db.models import Evaluator, EvaluatorConfig, Trace, TraceTag, utcnow
+from tracereplay.db.models import Evaluator, Trace, TraceTag, utcnow
 from tracereplay.errors import NotFound, Unprocessable
 from tracereplay.evals.judge import JUDGE_ENVIRONMENT
-from tracereplay.evals.pipeline import EvalServices, Scoring, score_trace
+from tracereplay.evals.pipeline import EvalServices, Scoring, score_trace, scorings, with_config
 from tracereplay.evals.service import evaluator_types
 from tracereplay.traces.queries import TraceFilter, list_traces
 
@@ -41,16 +41,7 @@ def sampled(trace_id: str, rate: float) -> bool:
 
 
 def _traffic_evaluators(session: Session) -> list[tuple[Evaluator, dict[str, object]]]:
-    rows = session.execute(
-        select(Evaluator, EvaluatorConfig.config)
-        .join(
-            EvaluatorConfig,
-            (EvaluatorConfig.evaluator_rowid == Evaluator.id)
-            & (EvaluatorConfig.version == Evaluator.config_version),
-        )
-        .where(Evaluator.enabled, Evaluator.target == "all")
-        .order_by(Evaluator.id)
-    )
+    rows = session.execute(with_config(Evaluator.enabled, Evaluator.target == "all").order_by(Evaluator.id))
     return [(evaluator, config) for evaluator, config in rows]
 
 
@@ -143,28 +134,14 @@ def _resolve(
     """The named evaluators (enabled or not; every enabled one when none is named) and the
     traces' row ids; NotFound naming what does not exist (without `strict`, in a job queued
     earlier, what was removed since is skipped)."""
-    query = (
-        select(Evaluator, EvaluatorConfig.config)
-        .join(
-            EvaluatorConfig,
-            (EvaluatorConfig.evaluator_rowid == Evaluator.id)
-            & (EvaluatorConfig.version == Evaluator.config_version),
-        )
-        .where(Evaluator.project_rowid == project_rowid)
-        .order_by(Evaluator.name)
-    )
-    query = (
-        query.where(Evaluator.name.in_(list(evaluators))) if evaluators else query.where(Evaluator.enabled)
-    )
-    scorings = [
-        Scoring(e.id, e.name, e.type, config, e.config_version) for e, config in session.execute(query)
-    ]
-    missing = sorted(set(evaluators) - {scoring.name for scoring in scorings})
+    chosen = Evaluator.name.in_(list(evaluators)) if evaluators else Evaluator.enabled
+    named = scorings(session, Evaluator.project_rowid == project_rowid, chosen)
+    missing = sorted(set(evaluators) - {scoring.name for scoring in named})
     if missing and strict:
         raise NotFound(
             f"no evaluator named {', '.join(missing)} in this project; GET /api/v1/evaluators lists them"
         )
-    if not scorings and strict:
+    if not named and strict:
         raise NotFound("this project has no enabled evaluator; create one with POST /api/v1/evaluators")
     rowids: dict[str, int] = {}
     for start in range(0, len(trace_ids), 1000):
@@ -180,7 +157,7 @@ def _resolve(
         raise NotFound(
             f"not in this project: trace {', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}"
         )
-    return scorings, rowids
+    return named, rowids
 
 
 def evaluate_traces(
