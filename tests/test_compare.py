@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -15,13 +16,15 @@ from tests.support.replays import wait_for
 from tests.test_cli import agent_trace as cli_agent_trace
 from tests.test_cli import cli_env, ok, otlp_json, run
 from tests.test_evaluation_pipeline import eval_client, evaluated
+from tests.test_prompt_replay import SYSTEM_V1, SYSTEM_V2, create_version, prompt_client
+from tests.test_prompt_replay import agent_trace as prompt_agent_trace
 from tracereplay.compare.align import align_by_ids, align_by_shape
 from tracereplay.compare.diffs import output_diff, text_diff, tool_call_diff
 from tracereplay.compare.summary import METRICS, summary
 from tracereplay.context import AppContext
 from tracereplay.ingest.records import SpanRecord
 
-__all__ = ["eval_client"]  # the fixture, shared with the evaluation tests
+__all__ = ["eval_client", "prompt_client"]  # fixtures shared with the evaluation and prompt tests
 
 
 def trace(**values: float | None) -> SimpleNamespace:
@@ -121,6 +124,16 @@ def test_a_replay_aligns_through_its_id_mapping() -> None:
     assert [s.span_id for s in aligned.removed] == ["2"] and [s.span_id for s in aligned.added] == ["x"]
 
 
+def pair_detail(client: TestClient, document: dict[str, Any], pair: dict[str, Any]) -> dict[str, Any]:
+    """A pair of the comparison document with its diffs in full, as the dashboard asks for it."""
+    answer = client.get("/api/v1/compare/spans", params={
+        "base": document["base"]["trace_id"], "base_span": pair["base"]["span_id"],
+        "target": document["target"]["trace_id"], "target_span": pair["target"]["span_id"],
+    })  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
 def test_a_replay_compared_with_its_original_through_the_api(
     eval_client: tuple[TestClient, AppContext], llm_server: LLMServer
 ) -> None:
@@ -157,8 +170,12 @@ def test_a_replay_compared_with_its_original_through_the_api(
     assert len(pairs) == 3 and document["spans"]["added"] == [] and document["spans"]["removed"] == []
     llm = next(pair for pair in pairs if pair["base"]["kind"] == "LLM")
     assert llm["model"] == {"base": "mystery-model", "target": "gpt-4o", "changed": True}
-    assert llm["input"]["same"] and llm["output"]["kind"] == "text"
-    assert any(s["op"] == "insert" and "Echo" in s["text"] for s in llm["output"]["segments"])
+    assert llm["input"] == {"kind": "json", "same": True}
+    assert llm["output"] == {"kind": "text", "same": False}
+    detail = pair_detail(client, document, llm)
+    assert detail["input"]["same"] and detail["model"]["changed"]
+    assert detail["output"]["similarity"] < 1
+    assert any(s["op"] == "insert" and "Echo" in s["text"] for s in detail["output"]["segments"])
     scores = {row["name"]: row for row in document["scores"]}
     assert scores["cheap"]["base"]["status"] == "error" and scores["cheap"]["verdict"] == "error"
     assert scores["cheap"]["target"]["value"] == 1.0
@@ -202,3 +219,77 @@ def test_compare_from_the_cli_as_text_markdown_and_json(tmp_path: Path) -> None:
     assert document["base"]["trace_id"] == first_id and len(document["spans"]["pairs"]) == 3
     bad = run(env, "compare", first_id)
     assert bad.returncode != 0 and "BASE and TARGET" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def llm_pairs(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {pair["base"]["name"]: pair for pair in document["spans"]["pairs"] if "model" in pair}
+
+
+def test_a_parameter_override_replay_shows_its_parameters_and_outputs(
+    eval_client: tuple[TestClient, AppContext], llm_server: LLMServer
+) -> None:
+    client, _ = eval_client
+    trace_id, root = new_trace_id(), new_span_id()
+    spans = [
+        span(trace_id, root, "agent", end_ms=1000, attributes={"openinference.span.kind": "CHAIN"}),
+        span(trace_id, new_span_id(), "ChatCompletion", parent=root, end_ms=600,
+             attributes=llm_attributes("gpt-4o-mini")),
+    ]  # fmt: skip
+    assert client.post(
+        "/v1/traces", content=trace_request(spans).SerializeToString(), headers=PROTOBUF
+    ).is_success
+    llm_server.script("Paris, the capital of France.")
+    created = client.post(
+        f"/api/v1/traces/{trace_id}/replays", json={"modelParameters": {"temperature": 0.1, "seed": 7}}
+    )
+    assert created.status_code == 202, created.text
+    replay_id = created.json()["replay_id"]
+    assert wait_for(client, replay_id)["status"] == "COMPLETED"
+    assert llm_server.bodies[-1]["temperature"] == 0.1 and llm_server.bodies[-1]["seed"] == 7
+
+    document = client.get(f"/api/v1/replays/{replay_id}/comparison").json()
+    pair = llm_pairs(document)["ChatCompletion"]
+    assert pair["model"]["changed"] is False
+    parameters = pair["parameters"]
+    assert not parameters["same"]
+    assert {change["path"]: (change["base"], change["target"]) for change in parameters["changed"]} == {
+        "$['temperature']": (0.3, 0.1)
+    }
+    assert parameters["added"] == [{"path": "$['seed']", "value": 7}]
+    assert pair["input"]["same"] and pair["prompt_version"]["changed"] is False
+    detail = pair_detail(client, document, pair)
+    assert detail["parameters"] == parameters
+    segments = [(s["op"], s["text"]) for s in detail["output"]["segments"]]
+    assert segments == [("delete", "Paris."), ("insert", "Paris, the capital of France.")]
+
+
+def test_a_prompt_version_replay_shows_the_version_and_the_input_that_changed(
+    prompt_client: TestClient,
+) -> None:
+    create_version(prompt_client, SYSTEM_V1)
+    second = create_version(prompt_client, SYSTEM_V2)
+    trace_id = prompt_agent_trace(prompt_client)
+    created = prompt_client.post(
+        f"/api/v1/traces/{trace_id}/replays", json={"promptTemplateVersionId": second["version_id"]}
+    )
+    replay = wait_for(prompt_client, created.json()["replay_id"])
+    assert replay["status"] == "COMPLETED", replay
+
+    document = prompt_client.get(f"/api/v1/replays/{replay['replay_id']}/comparison").json()
+    pairs = llm_pairs(document)
+    assert pairs["plan"]["prompt_version"] == {"base": 1, "target": 2, "changed": True}
+    assert pairs["answer"]["prompt_version"]["changed"] and not pairs["answer"]["input"]["same"]
+    assert pairs["summarise"]["prompt_version"] == {"base": None, "target": None, "changed": False}
+    assert pairs["summarise"]["input"]["same"]
+    detail = pair_detail(prompt_client, document, pairs["plan"])
+    assert detail["input"]["changed"] == [{
+        "path": "$[0]['content']",
+        "base": "You are a support agent for Acme.",
+        "target": "You are a friendly support agent for Acme. Answer in one sentence.",
+    }]  # fmt: skip
+    unknown = prompt_client.get("/api/v1/compare/spans", params={
+        "base": trace_id, "base_span": "0" * 16, "target": replay["result_trace_id"],
+        "target_span": pairs["plan"]["target"]["span_id"],
+    })  # fmt: skip
+    assert unknown.status_code == 404
+    assert "span 0000000000000000 not found" in unknown.json()["error"]["message"]

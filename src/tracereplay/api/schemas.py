@@ -584,3 +584,19 @@ class ComparisonOut(BaseModel):
     scores: list[dict[str, Any]] = Field(
         description="Every score name of either side, with delta and verdict"
     )
+
+
+class SpanPairOut(BaseModel):
+    """One aligned pair of spans with its diffs in full (docs/compare.md)."""
+
+    base: dict[str, Any] = Field(description="span_id, name, kind")
+    target: dict[str, Any] = Field(description="span_id, name, kind")
+    deltas: list[DeltaOut]
+    model: dict[str, Any] | None = Field(None, description="LLM pairs: base, target, changed")
+    parameters: dict[str, Any] | None = Field(None, description="LLM pairs: a JSON diff")
+    prompt_version: dict[str, Any] | None = Field(None, description="LLM pairs: base, target, changed")
+    input: dict[str, Any] | None = Field(None, description="LLM pairs: the input messages' JSON diff")
+    tool_calls: dict[str, Any] | None = Field(None, description="LLM pairs: added, removed, changed")
+    output: dict[str, Any] | None = Field(
+        description="Word segments with a similarity, or a JSON diff; null when a side has none"
+    )

@@ -3,16 +3,18 @@
 A replay's spans pair exactly: the replayed trace's span ids are derived from the replay id and
 the original span ids (`replay.executor.derived_id`). Two unrelated traces are aligned as
 sequences: each trace's spans in tree order (depth first, siblings by start time), keyed by
-depth, kind and name, matched by `difflib`'s longest-matching-blocks algorithm (autojunk off),
-so an inserted or removed step shifts nothing after it. Spans left over are added (target
+depth, kind and name, matched as a longest common subsequence (rapidfuzz's Indel opcodes, in
+C++: milliseconds for thousands of spans whose few distinct keys make `difflib` quadratic), so
+an inserted or removed step shifts nothing after it. Spans left over are added (target
 only) or removed (base only). Pure functions over span records.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from rapidfuzz.distance import Indel
 
 from tracereplay.ingest.records import SpanRecord
 
@@ -63,13 +65,15 @@ def align_by_shape(base: Sequence[SpanRecord], target: Sequence[SpanRecord]) -> 
     a, b = tree_order(base), tree_order(target)
     keys_a = [(depth, span.kind, span.name) for depth, span in a]
     keys_b = [(depth, span.kind, span.name) for depth, span in b]
-    matcher = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False)
-    pairs, matched_a, matched_b = [], set(), set()
-    for block in matcher.get_matching_blocks():
-        for offset in range(block.size):
-            pairs.append((a[block.a + offset][1], b[block.b + offset][1]))
-            matched_a.add(block.a + offset)
-            matched_b.add(block.b + offset)
-    removed = [span for index, (_, span) in enumerate(a) if index not in matched_a]
-    added = [span for index, (_, span) in enumerate(b) if index not in matched_b]
+    pairs: list[tuple[SpanRecord, SpanRecord]] = []
+    removed: list[SpanRecord] = []
+    added: list[SpanRecord] = []
+    for block in Indel.opcodes(keys_a, keys_b):
+        before = [span for _, span in a[block.src_start : block.src_end]]
+        after = [span for _, span in b[block.dest_start : block.dest_end]]
+        if block.tag == "equal":
+            pairs += zip(before, after, strict=True)
+        else:
+            removed += before
+            added += after
     return Alignment(pairs, removed, added)

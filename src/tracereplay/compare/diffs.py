@@ -95,6 +95,18 @@ def output_diff(base: str | None, target: str | None) -> dict[str, Any] | None:
     return text_diff(base, target)
 
 
+def output_change(base: str | None, target: str | None) -> dict[str, Any] | None:
+    """Whether two outputs differ, as `output_diff` would judge it (JSON documents by value,
+    texts exactly): `{"kind", "same"}`, without building the diff, for the many pairs of a
+    comparison; None when either side has none."""
+    if base is None or target is None:
+        return None
+    before, after = _json_document(base), _json_document(target)
+    if before is not None and after is not None:
+        return {"kind": "json", "same": before == after}
+    return {"kind": "text", "same": base == target}
+
+
 def _arguments(call: dict[str, Any]) -> Any:
     raw = call.get("arguments")
     if isinstance(raw, str):
