@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs tracereplay and the local model, records demo traces,
 #               starts the server (replay works with no API key)
-#   make test   installs the dev extras, runs ruff, mypy and the whole suite (SQLite + PostgreSQL)
+#   make test   installs the dev extras and chromium, runs ruff, mypy and the whole suite
+#               (SQLite + PostgreSQL + Redis, the dashboard in a real browser)
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -68,7 +69,13 @@ lint: install-dev
 	$(BIN)/ruff format --check src sdk tests bench
 	$(BIN)/mypy
 
-test: lint sdk-venv
+# The dashboard's browser tests drive Debian's chromium through Playwright (never Playwright's
+# own browser download, which cannot work offline).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
+
+test: lint sdk-venv $(CHROMIUM)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: install-dev

@@ -304,12 +304,12 @@ def test_import_and_show_on_postgresql(tmp_path: Path, postgres_url: str) -> Non
         ctx.close()
 
 
-def test_served_landing_page(server: RunningServer) -> None:
-    landing = httpx.get(f"{server.url}/", timeout=5)
-    assert landing.status_code == 200
-    assert landing.headers["content-type"].startswith("text/html")
-    assert "The server is running" in landing.text
-    assert f"<code>{server.url}</code>" in landing.text  # the OTLP endpoint to configure
+def test_served_start_page_opens_the_dashboard(server: RunningServer) -> None:
+    start = httpx.get(f"{server.url}/", timeout=5, follow_redirects=True)
+    assert start.status_code == 200 and str(start.url).endswith("/p/default/traces")
+    assert start.headers["content-type"].startswith("text/html")
+    assert "<h1>Traces</h1>" in start.text
+    assert f"<code>{server.url}/v1/traces</code>" in start.text  # where to send traces, while there are none
     assert httpx.get(f"{server.url}/api/v1/traces", headers=server.headers, timeout=5).status_code == 200
 
 

@@ -293,3 +293,38 @@ def test_a_prompt_version_replay_shows_the_version_and_the_input_that_changed(
     })  # fmt: skip
     assert unknown.status_code == 404
     assert "span 0000000000000000 not found" in unknown.json()["error"]["message"]
+
+
+def test_a_replayed_agent_returns_the_replayed_answer_and_ends_sooner(
+    eval_client: tuple[TestClient, AppContext], llm_server: LLMServer
+) -> None:
+    """An agent whose output was its model's answer returns the new answer in the replay (its
+    final output is compared, not a copy of the original's), and it ends when its model does."""
+    client, _ = eval_client
+    trace_id, root = new_trace_id(), new_span_id()
+    spans = [
+        span(trace_id, root, "agent", end_ms=3000,
+             attributes={"openinference.span.kind": "AGENT", "output.value": "Paris."}),
+        span(trace_id, new_span_id(), "ChatCompletion", parent=root, end_ms=2900,
+             attributes=llm_attributes("gpt-4o-mini")),  # answered "Paris." in 2.9 s
+        span(trace_id, new_span_id(), "audit", parent=root, start_ms=2900, end_ms=3000,
+             attributes={"openinference.span.kind": "TOOL", "output.value": "Paris."}),  # not an ancestor
+    ]  # fmt: skip
+    assert client.post(
+        "/v1/traces", content=trace_request(spans).SerializeToString(), headers=PROTOBUF
+    ).is_success
+    llm_server.script("Lyon, in fact.")
+    replay_id = client.post(f"/api/v1/traces/{trace_id}/replays", json={}).json()["replay_id"]
+    replay = wait_for(client, replay_id)
+    assert replay["status"] == "COMPLETED", replay
+    replayed = client.get(f"/api/v1/traces/{replay['result_trace_id']}").json()
+    by_name = {s["name"]: s for s in replayed["spans"]}
+    assert by_name["agent"]["output"] == "Lyon, in fact." and replayed["output"] == "Lyon, in fact."
+    assert by_name["audit"]["output"] == "Paris."  # a tool's output is copied as recorded
+    assert replayed["duration_ms"] < 1000  # the test server answers at once: the agent ends sooner
+    document = client.get(f"/api/v1/replays/{replay_id}/comparison").json()
+    assert {d["metric"]: d for d in document["summary"]}["duration_ms"]["verdict"] == "better"
+    assert [(s["op"], s["text"]) for s in document["output"]["segments"]] == [
+        ("delete", "Paris."),
+        ("insert", "Lyon, in fact."),
+    ]

@@ -231,6 +231,21 @@ def test_timeline_shifts_later_spans_and_stretches_parents() -> None:
     assert timeline["root"] == (t0, t0 + 1300 * ms)
 
 
+def test_timeline_shrinks_a_parent_whose_model_answered_sooner() -> None:
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    ms = timedelta(milliseconds=1)
+    spans = [
+        TimedSpan("agent", None, t0, t0 + 3000 * ms),
+        TimedSpan("plan", "agent", t0, t0 + 2400 * ms, new_duration=100 * ms),  # 2.3 s faster
+        TimedSpan("tool", "agent", t0 + 2400 * ms, t0 + 2500 * ms),
+        TimedSpan("answer", "agent", t0 + 2500 * ms, t0 + 3000 * ms, new_duration=500 * ms),
+    ]
+    timeline = project(spans)
+    assert timeline["tool"] == (t0 + 100 * ms, t0 + 200 * ms)  # keeps its 100 ms
+    assert timeline["answer"] == (t0 + 200 * ms, t0 + 700 * ms)
+    assert timeline["agent"] == (t0, t0 + 700 * ms)  # the application felt 2.3 s less
+
+
 def test_model_catalog_lists_configured_models_with_prices(replay_client: TestClient) -> None:
     models = replay_client.get("/api/v1/models").json()["models"]
     by_name = {m["model"]: m for m in models}

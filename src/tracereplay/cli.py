@@ -52,6 +52,8 @@ projects_app = typer.Typer(help="Projects: each has its own traces, keys and pri
 app.add_typer(projects_app, name="projects")
 prompts_app = typer.Typer(help="Prompt templates: immutable versions and labels.", no_args_is_help=True)
 app.add_typer(prompts_app, name="prompts")
+users_app = typer.Typer(help="Dashboard users (sign-in off a loopback address).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 # Piped output keeps whole lines (trace ids) instead of wrapping at an assumed 80 columns.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -356,6 +358,10 @@ def replay(
             "--prompt-version", help="Prompt version: NAME:VERSION (weather-agent:2) or its version id."
         ),
     ] = None,
+    span: Annotated[
+        list[str] | None,
+        typer.Option("--span", help="Re-run only this LLM span (repeatable); the others are copied."),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow progress until the replay ends.")] = False,
     project: ProjectOption = None,
 ) -> None:
@@ -366,7 +372,8 @@ def replay(
     with _context() as ctx:
         rowid = _project_rowid(ctx, project)
         version_id = _prompt_version_id(ctx, rowid, prompt_version) if prompt_version else None
-        request = ReplayRequest(model, version_id, dict(_parameter(p) for p in param or []) or None)
+        parameters = dict(_parameter(p) for p in param or []) or None
+        request = ReplayRequest(model, version_id, parameters, span or None)
         created = create_replay(
             ctx.sessions, ctx.providers, rowid, trace_id, request,
             retention_days=ctx.settings.retention_days, enqueue=ctx.queue.enqueue_replay,
@@ -536,6 +543,56 @@ def projects_list() -> None:
     for project in found:
         table.add_row(escape(project.name), project.created_at.strftime("%Y-%m-%d %H:%M"), str(project.keys))
     console.print(table)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="The name they sign in with.")],
+    project: Annotated[list[str], typer.Option("--project", help="A project they may see (repeatable).")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a dashboard user; the password is asked for (or read from stdin) and stored hashed."""
+    from tracereplay.projects.users import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _context() as ctx:
+        user = create_user(ctx.sessions, username, password, project)
+    console.print(f"user {escape(user.username)} created; projects: {escape(', '.join(user.projects))}")
+
+
+@users_app.command("list")
+def users_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List dashboard users and their projects."""
+    from tracereplay.projects.users import list_users
+
+    with _context() as ctx:
+        users = list_users(ctx.sessions)
+    if as_json:
+        rows = [{"username": u.username, "projects": u.projects, "created_at": u.created_at} for u in users]
+        console.print_json(orjson.dumps(rows).decode())
+        return
+    table = Table("user", "projects", "created")
+    for user in users:
+        projects_ = escape(", ".join(user.projects))
+        table.add_row(escape(user.username), projects_, f"{user.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@users_app.command("delete")
+def users_delete(username: Annotated[str, typer.Argument(help="The user to delete.")]) -> None:
+    """Delete a dashboard user (their sessions end at their next request)."""
+    from tracereplay.projects.users import delete_user
+
+    with _context() as ctx:
+        delete_user(ctx.sessions, username)
+    console.print(f"user {escape(username)} deleted")
 
 
 def _print_version(version: PromptVersionView) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -67,6 +68,19 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=7420, description="Port `serve` listens on.")
+    dashboard_auth: Literal["auto", "always"] = Field(
+        default="auto",
+        description="Dashboard sign-in: `auto` asks for it unless `host` is a loopback address; "
+        "`always` asks for it everywhere (users come from `tracereplay users create`).",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs dashboard session cookies; default: a key made once in `home`. Servers "
+        "sharing one address need the same key.",
+    )
+    cookie_secure: bool = Field(
+        default=False, description="Send the dashboard's session cookie over HTTPS only (behind TLS)."
+    )
     queue_url: str | None = Field(
         default=None,
         description="Job queue: default is SQLite in `home`; redis://… or postgresql://… for "

@@ -38,6 +38,11 @@ class Unauthorized(TraceReplayError):
     code = "unauthorized"
 
 
+class Forbidden(TraceReplayError):
+    status = 403
+    code = "forbidden"
+
+
 class PayloadTooLarge(TraceReplayError):
     status = 413
     code = "payload_too_large"

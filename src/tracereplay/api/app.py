@@ -1,4 +1,5 @@
-"""The application factory: `create_app(settings)` builds the whole server from one Settings."""
+"""The application factory: `create_app(settings)` builds the whole server from one Settings:
+the OTLP receiver, the REST API and the dashboard."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 
 from tracereplay import __version__
 from tracereplay.api.compare import compare_router
@@ -20,21 +20,9 @@ from tracereplay.api.replays import replays_router
 from tracereplay.api.traces import traces_router
 from tracereplay.config import Settings
 from tracereplay.context import AppContext
+from tracereplay.web.app import mount_dashboard
 
 log = logging.getLogger(__name__)
-
-LANDING = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tracereplay</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">
-<h1>tracereplay {version}</h1>
-<p>The server is running.</p>
-<ul>
-<li>OTLP/HTTP endpoint: <code>{base}</code> (set <code>OTEL_EXPORTER_OTLP_ENDPOINT</code> to it
-and send your API key as <code>Authorization: Bearer &lt;key&gt;</code>)</li>
-<li>REST API: <a href="/docs">/docs</a> (OpenAPI)</li>
-<li>CLI: <code>tracereplay traces list</code></li>
-</ul>
-</body></html>"""
 
 
 def create_app(settings: Settings, *, run_worker: bool = False, ctx: AppContext | None = None) -> FastAPI:
@@ -61,7 +49,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, ctx: AppContext 
         summary="LLM observability with whole-trace replay",
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    dashboard = mount_dashboard(app, context)
+    install_error_handlers(app, pages=dashboard.answer_error)
     app.include_router(otlp_router(context))
     app.include_router(traces_router(context))
     app.include_router(replays_router(context))
@@ -69,10 +58,5 @@ def create_app(settings: Settings, *, run_worker: bool = False, ctx: AppContext 
     app.include_router(prompts_router(context))
     app.include_router(evaluators_router(context))
     app.include_router(compare_router(context))
-
-    @app.get("/", include_in_schema=False)
-    def landing() -> HTMLResponse:
-        base = f"http://{settings.host}:{settings.port}"
-        return HTMLResponse(LANDING.format(version=__version__, base=base))
 
     return app

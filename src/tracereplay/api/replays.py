@@ -30,7 +30,9 @@ def replays_router(ctx: AppContext) -> APIRouter:
         "enqueueing; answers 202 with the PENDING replay.",
     )
     def request_replay(trace_id: str, body: ReplayIn, principal: Auth) -> ReplayOut:
-        request = ReplayRequest(body.model, body.prompt_template_version_id, body.model_parameters)
+        request = ReplayRequest(
+            body.model, body.prompt_template_version_id, body.model_parameters, body.span_ids
+        )
         replay = create_replay(
             ctx.sessions,
             ctx.providers,

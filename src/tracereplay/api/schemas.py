@@ -102,6 +102,7 @@ class TraceSummary(BaseModel):
     source_trace_id: str | None = Field(description="For a replayed trace: the trace it replays.")
     replay_id: str | None = Field(description="For a replayed trace: the replay that wrote it.")
     scores: list[ScoreOut] = Field(default_factory=list, description="The newest score of each name.")
+    models: list[str] = Field(default_factory=list, description="The models of its LLM spans.")
 
     @classmethod
     def of(cls, trace: TraceView) -> TraceSummary:
@@ -198,6 +199,12 @@ class ReplayIn(BaseModel):
         default=None,
         alias="modelParameters",
         description="Merged over each span's invocation parameters; null removes one.",
+    )
+    span_ids: list[str] | None = Field(
+        default=None,
+        alias="spanIds",
+        description="Re-run only these LLM spans (ids); every other span, LLM or not, is copied "
+        "as recorded. Absent: every LLM span.",
     )
 
 

@@ -10,6 +10,7 @@ this way, where every pair's word diff would take seconds."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,16 +39,30 @@ def _calls(span: SpanRecord) -> list[dict[str, Any]]:
     return [call for message in span.output_messages or [] for call in message.get("tool_calls") or []]
 
 
-def _brief(span: SpanRecord) -> dict[str, Any]:
-    return {"span_id": span.span_id, "name": span.name, "kind": span.kind}
+def _brief(span: SpanRecord, start: datetime | None = None) -> dict[str, Any]:
+    """Who the span is, and where it sits on its trace's timeline (ms from `start`, its
+    trace's first span): what an aligned waterfall draws."""
+    offset = (span.start_time - start).total_seconds() * 1000 if start is not None else None
+    return {"span_id": span.span_id, "name": span.name, "kind": span.kind, "offset_ms": offset,
+            "duration_ms": span.duration_ms}  # fmt: skip
 
 
-def _pair(base: SpanRecord, target: SpanRecord, *, detailed: bool = False) -> dict[str, Any]:
+def _start(spans: list[SpanRecord]) -> datetime | None:
+    return min((span.start_time for span in spans), default=None)
+
+
+def _pair(
+    base: SpanRecord,
+    target: SpanRecord,
+    starts: tuple[datetime | None, datetime | None] = (None, None),
+    *,
+    detailed: bool = False,
+) -> dict[str, Any]:
     """A pair's deltas and changes; `detailed` adds the diffs themselves (input paths, output
     segments), else input and output say only whether they changed."""
     pair: dict[str, Any] = {
-        "base": _brief(base),
-        "target": _brief(target),
+        "base": _brief(base, starts[0]),
+        "target": _brief(target, starts[1]),
         "deltas": [vars(delta(m, getattr(base, m.name), getattr(target, m.name))) for m in SPAN_METRICS],
     }
     outputs = (base.output, target.output)
@@ -103,15 +118,16 @@ def _final_output(detail: TraceDetail) -> str | None:
 def _document(
     base: TraceDetail, target: TraceDetail, alignment: Alignment, replay_id: str | None
 ) -> dict[str, Any]:
+    starts = (_start(base.spans), _start(target.spans))
     return {
         "base": {"trace_id": base.trace.trace_id, "name": base.trace.name},
         "target": {"trace_id": target.trace.trace_id, "name": target.trace.name},
         "replay_id": replay_id,
         "summary": [vars(item) for item in summary(base.trace, target.trace)],
         "spans": {
-            "pairs": [_pair(a, b) for a, b in alignment.pairs],
-            "removed": [_brief(span) for span in alignment.removed],
-            "added": [_brief(span) for span in alignment.added],
+            "pairs": [_pair(a, b, starts) for a, b in alignment.pairs],
+            "removed": [_brief(span, starts[0]) for span in alignment.removed],
+            "added": [_brief(span, starts[1]) for span in alignment.added],
         },
         "output": output_diff(_final_output(base), _final_output(target)),
         "scores": _score_rows(base.scores, target.scores),

@@ -30,7 +30,7 @@ from tracereplay.providers.registry import Providers
 from tracereplay.replay import lifecycle
 from tracereplay.replay.lifecycle import Attempt, ReplayStatus
 from tracereplay.replay.prompting import PromptRewrite, plan_prompt_replay
-from tracereplay.replay.service import replayable_llm_spans, resolve_span_model
+from tracereplay.replay.service import chosen_spans, resolve_span_model
 from tracereplay.replay.timeline import TimedSpan, project
 from tracereplay.traces.queries import trace_spans
 
@@ -114,7 +114,7 @@ def _execute(deps: ReplayDeps, attempt: Attempt) -> None:
             replay_id=replay_id,
         )
         project_rowid, overrides = source.project_rowid, replay.overrides
-    llm_spans = replayable_llm_spans(spans)
+    llm_spans = chosen_spans(spans, overrides.get("spanIds"))
     version_id = overrides.get("promptTemplateVersionId")
     rewrites = plan_prompt_replay(deps.sessions, project_rowid, version_id, llm_spans) if version_id else {}
     results = _run_llm_spans(deps, attempt, llm_spans, overrides, rewrites)
@@ -211,7 +211,45 @@ def _replayed_spans(
         if result is not None:
             _apply_result(copy, result)
         replayed.append(copy)
+    _pass_answers_up(spans, replayed, results)
     return replayed
+
+
+def _answer(messages: list[dict[str, Any]] | None) -> str | None:
+    """An LLM span's answer: the text of its last message that has text."""
+    for message in reversed(messages or []):
+        if isinstance(message.get("content"), str) and message["content"]:
+            return str(message["content"])
+    return None
+
+
+def _pass_answers_up(
+    spans: list[SpanRecord], replayed: list[SpanRecord], results: dict[str, LLMResult]
+) -> None:
+    """A copied span that returned a model's answer as it was (an agent or chain whose output
+    is the answer of an LLM call inside it) returns the replayed answer instead: otherwise the
+    replayed trace's final output would be the original's, and comparisons and evaluators
+    would judge a stale answer. Outputs that are not one inner answer verbatim stay copied."""
+    children: dict[str, list[SpanRecord]] = {}
+    for span in spans:
+        if span.parent_span_id:
+            children.setdefault(span.parent_span_id, []).append(span)
+    new_answers = {
+        span_id: _answer(result.response.output_messages) or ""
+        for span_id, result in results.items()
+        if result.response is not None
+    }
+    for original, copy in zip(spans, replayed, strict=True):
+        if original.kind == "LLM" or original.output is None:
+            continue
+        stack, found = list(children.get(original.span_id, [])), None
+        while stack and found is None:
+            inner = stack.pop()
+            if inner.span_id in new_answers and _answer(inner.output_messages) == original.output:
+                found = new_answers[inner.span_id]
+            stack.extend(children.get(inner.span_id, []))
+        if found is not None:
+            copy.output = found
 
 
 def _apply_result(span: SpanRecord, result: LLMResult) -> None:

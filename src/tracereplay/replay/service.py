@@ -39,13 +39,17 @@ class ReplayRequest:
     model: str | None = None
     prompt_template_version_id: str | None = None
     model_parameters: dict[str, Any] | None = None
+    span_ids: list[str] | None = None  # re-run only these LLM spans; the others are copied
 
     def overrides(self) -> dict[str, Any]:
-        return {
+        overrides: dict[str, Any] = {
             "model": self.model,
             "promptTemplateVersionId": self.prompt_template_version_id,
             "modelParameters": self.model_parameters or {},
         }
+        if self.span_ids:
+            overrides["spanIds"] = [span_id.lower() for span_id in self.span_ids]
+        return overrides
 
 
 def validate_parameters(parameters: dict[str, Any]) -> None:
@@ -74,6 +78,23 @@ def validate_parameters(parameters: dict[str, Any]) -> None:
 def replayable_llm_spans(spans: Sequence[SpanRecord]) -> list[SpanRecord]:
     """LLM spans whose input was captured: only those can be re-executed."""
     return [span for span in spans if span.kind == "LLM" and span.input_messages]
+
+
+def chosen_spans(spans: Sequence[SpanRecord], span_ids: Sequence[str] | None) -> list[SpanRecord]:
+    """The replayable LLM spans, or only those named; a name that is not one is refused."""
+    llm_spans = replayable_llm_spans(spans)
+    if not span_ids:
+        return llm_spans
+    wanted = {span_id.lower() for span_id in span_ids}
+    chosen = [span for span in llm_spans if span.span_id in wanted]
+    unknown = sorted(wanted - {span.span_id for span in chosen})
+    if unknown:
+        raise Unprocessable(
+            f"span(s) {', '.join(unknown)} are not replayable LLM spans of this trace "
+            "(an LLM span with recorded input messages)",
+            details={"span_ids": unknown},
+        )
+    return chosen
 
 
 def resolve_span_model(providers: Providers, span: SpanRecord, override: str | None) -> tuple[Provider, str]:
@@ -182,7 +203,7 @@ def create_replay(
     with sessions() as session:
         trace = find_trace(session, project_rowid, trace_id, retention_days)
         spans = trace_spans(session, trace)
-    llm_spans = replayable_llm_spans(spans)
+    llm_spans = chosen_spans(spans, request.span_ids)
     if not llm_spans:
         total = sum(span.kind == "LLM" for span in spans)
         reason = (

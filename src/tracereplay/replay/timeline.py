@@ -1,9 +1,11 @@
 """Projected timeline of a replayed trace (DESIGN, replay rule 5).
 
-LLM spans take their measured latency; every other span keeps its original duration and is
-shifted by the latency change of the LLM spans that finished before it started; parents
-stretch to cover their children. The trace's duration delta is what the application would
-have felt.
+LLM spans take their measured latency. Every other moment moves by the latency change of the
+LLM spans that finished before it: a span's start by those that finished before it started,
+its end by those that finished before it ended. A tool call keeps its duration; a parent grows
+or shrinks with the LLM calls inside it (an agent whose model answered 2 s sooner ends 2 s
+sooner), and still covers its children. The trace's duration delta is what the application
+would have felt.
 """
 
 from __future__ import annotations
@@ -29,11 +31,17 @@ def project(spans: list[TimedSpan]) -> dict[str, tuple[datetime, datetime]]:
         if span.new_duration is not None
     )
     projected: dict[str, tuple[datetime, datetime]] = {}
+
+    def shift(moment: datetime) -> timedelta:
+        return sum((delta for finished, delta in deltas if finished <= moment), timedelta())
+
     for span in spans:
-        shift = sum((delta for finished, delta in deltas if finished <= span.start), timedelta())
-        start = span.start + shift
-        duration = span.new_duration if span.new_duration is not None else span.end - span.start
-        projected[span.span_id] = (start, start + duration)
+        start = span.start + shift(span.start)
+        if span.new_duration is not None:
+            end = start + span.new_duration
+        else:
+            end = max(span.end + shift(span.end), start)
+        projected[span.span_id] = (start, end)
     # Parents stretch to cover their children, deepest first.
     by_id = {span.span_id: span for span in spans}
 

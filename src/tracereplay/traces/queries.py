@@ -1,4 +1,5 @@
-"""Trace queries: filtered, sorted, cursor-paginated lists; one trace with its span tree; one span.
+"""Trace queries: filtered, sorted, cursor-paginated lists and their series over time; one trace
+with its span tree; one span.
 
 They answer views (`TraceView`, `SpanRecord`), never ORM rows: the surfaces format them.
 """
@@ -6,6 +7,7 @@ They answer views (`TraceView`, `SpanRecord`), never ORM rows: the surfaces form
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Text, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Replay, Score, Span, Trace, TraceTag
+from tracereplay.db.types import UTCDateTime, milliseconds_between
 from tracereplay.errors import InvalidInput, NotFound
 from tracereplay.ingest.records import STORED_FIELDS, SpanRecord
 from tracereplay.prompts.service import PromptLink, resolve_links
@@ -66,9 +69,16 @@ class TraceView:
     replay_id: str | None  # … and the replay that wrote it
 
     scores: list[ScoreView] = field(default_factory=list)  # the newest of each name
+    models: list[str] = field(default_factory=list)  # of its LLM spans, by name
 
     @classmethod
-    def of(cls, trace: Trace, tags: list[str], scores: list[ScoreView] | None = None) -> TraceView:
+    def of(
+        cls,
+        trace: Trace,
+        tags: list[str],
+        scores: list[ScoreView] | None = None,
+        models: list[str] | None = None,
+    ) -> TraceView:
         return cls(
             trace_id=trace.trace_id,
             name=trace.name,
@@ -92,6 +102,7 @@ class TraceView:
             source_trace_id=trace.source_trace_id,
             replay_id=trace.replay_id,
             scores=latest_scores(scores or []),
+            models=models or [],
         )
 
 
@@ -274,13 +285,75 @@ def list_traces(
         traces = [row[0] for row in rows[:limit]]
         tags = _tags(session, [t.id for t in traces])
         scores = scores_of(session, [t.id for t in traces])
+        models = _models(session, [t.id for t in traces])
     next_cursor = None
     if len(rows) > limit:
         last_trace, last_key = rows[limit - 1]
         next_cursor = _encode_cursor(last_key, last_trace.id)
-    return TracePage(
-        [TraceView.of(trace, tags[trace.id], scores.get(trace.id)) for trace in traces], next_cursor
-    )
+    views = [TraceView.of(trace, tags[trace.id], scores.get(trace.id), models[trace.id]) for trace in traces]
+    return TracePage(views, next_cursor)
+
+
+def _models(session: Session, trace_rowids: list[int]) -> dict[int, list[str]]:
+    models: dict[int, list[str]] = {rowid: [] for rowid in trace_rowids}
+    if trace_rowids:
+        query = (
+            select(Span.trace_rowid, Span.model)
+            .where(Span.trace_rowid.in_(trace_rowids), Span.model.is_not(None))
+            .group_by(Span.trace_rowid, Span.model)
+            .order_by(Span.model)
+        )
+        for rowid, model in session.execute(query):
+            models[rowid].append(str(model))
+    return models
+
+
+@dataclass(frozen=True)
+class SeriesBucket:
+    """Traces that started in one slice of a time range."""
+
+    start: datetime
+    traces: int
+    cost: float | None  # None when no trace in it has a known cost
+    mean_duration_ms: float | None
+
+
+def trace_series(
+    sessions: sessionmaker[Session],
+    project_rowid: int,
+    filters: TraceFilter,
+    *,
+    end: datetime,
+    buckets: int = 40,
+    retention_days: int = 0,
+) -> list[SeriesBucket]:
+    """Volume, cost and latency of the matching traces in `buckets` equal slices, from the
+    filter's start (else the oldest match) to `end`; counted by the database, one query."""
+    clauses = _filters(project_rowid, filters, retention_cutoff(retention_days))
+    with sessions() as session:
+        start = filters.start_after or session.scalar(select(func.min(Trace.start_time)).where(*clauses))
+        if start is None or start >= end:
+            return []
+        width_ms = (end - start).total_seconds() * 1000 / buckets
+        elapsed = milliseconds_between(literal(start, UTCDateTime), Trace.start_time) / width_ms
+        # Floor on both databases: PostgreSQL rounds when it casts, SQLite truncates (>= 0 here).
+        index = (
+            func.floor(elapsed) if session.get_bind().dialect.name == "postgresql" else cast(elapsed, Integer)
+        )
+        rows = session.execute(
+            select(index.label("bucket"), func.count(), func.sum(Trace.cost), func.count(Trace.cost),
+                   func.avg(Trace.duration_ms))
+            .where(*clauses, Trace.start_time >= start, Trace.start_time <= end)
+            .group_by("bucket")
+        ).all()  # fmt: skip
+    found = {min(int(bucket), buckets - 1): row for bucket, *row in rows}
+    series = []
+    for number in range(buckets):
+        count, cost, priced, mean = found.get(number, (0, None, 0, None))
+        at = start + timedelta(milliseconds=width_ms * number)
+        known = float(cost) if priced and cost is not None else None
+        series.append(SeriesBucket(at, count, known, None if mean is None else float(mean)))
+    return series
 
 
 def _tags(session: Session, trace_rowids: list[int]) -> dict[int, list[str]]:
@@ -356,6 +429,7 @@ def get_trace(
         scores = scores_of(session, [trace.id]).get(trace.id, [])
         view = TraceView.of(trace, _tags(session, [trace.id])[trace.id], scores)
         links = resolve_links(session, project_rowid, spans)
+    view = dataclasses.replace(view, models=sorted({span.model for span in spans if span.model}))
     return TraceDetail(view, spans, span_tree(spans), replay_ids, links, scores)
 
 

@@ -1,0 +1,307 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright, against a real
+`tracereplay serve` whose demo traces were recorded by `tracereplay demo` with the local model.
+
+A new user opens the demo, replays a trace (temperature override; another prompt version; one
+span), watches the status reach COMPLETED without a reload, and compares; a failing provider
+shows its error; recorded markup stays text; sign-in and CSRF hold. Every page visited is saved
+as a screenshot under SCREENSHOTS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import RunningServer, start_server, stop_server
+from tests.support.llm_server import Failure, LLMServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# What a root, headless, offline chromium needs (no sandbox as root; no calls home).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+ROOT = Path(__file__).parent.parent
+SCREENSHOTS = Path(os.environ.get("TRACEREPLAY_SCREENSHOTS", ROOT / "build" / "screenshots"))
+PASSWORD = "correct horse battery"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+        reason="chromium is not installed (make test installs it)",
+    ),
+]
+
+
+def cli(home: Path, *args: str, stdin: str | None = None, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tracereplay", *args],
+        env={**os.environ, "TRACEREPLAY_HOME": str(home), **env},
+        input=stdin, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, _llm_server_session: LLMServer) -> Iterator[RunningServer]:
+    """The demo as a new user starts it, with an OpenAI-compatible test server as a second provider."""
+    home = tmp_path_factory.mktemp("dashboard") / "home"
+    providers = {"TRACEREPLAY_OPENAI_API_KEY": "sk-test-not-a-real-key",
+                 "TRACEREPLAY_OPENAI_BASE_URL": _llm_server_session.base_url,
+                 "TRACEREPLAY_PROVIDER_MAX_RETRIES": "0"}  # fmt: skip
+    cli(home, "demo", **providers)
+    server = start_server(home, providers)
+    created = httpx.post(f"{server.url}/api/v1/evaluators", headers=server.headers, timeout=10,
+                         json={"name": "answers", "type": "contains", "config": {"text": "e"}})  # fmt: skip
+    assert created.status_code == 201, created.text
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    opened.on("dialog", lambda dialog: problems.append(f"a dialog opened: {dialog.message}"))
+    yield opened
+    context.close()
+    assert not problems, problems
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def api(server: RunningServer, path: str) -> Any:
+    answer = httpx.get(f"{server.url}/api/v1{path}", headers=server.headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def evaluated(server: RunningServer, replay_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while (replay := api(server, f"/replays/{replay_id}"))["evaluations"] != "done":
+        assert time.monotonic() < deadline, replay
+        time.sleep(0.2)
+    return replay  # type: ignore[no-any-return]
+
+
+def open_demo_trace(page: Page, server: RunningServer) -> str:
+    """From the start page to the oldest demo trace, as a user clicks."""
+    page.goto(server.url)
+    expect(page.get_by_role("heading", name="Traces")).to_be_visible()
+    links = page.locator("table a", has_text="weather-agent")
+    expect(links.first).to_be_visible()
+    links.last.click()
+    expect(page.locator("[data-waterfall] li")).to_have_count(4)  # agent, plan, get_weather, answer
+    return page.url.rsplit("/", 1)[-1].split("?")[0]
+
+
+def follow_replay(page: Page) -> str:
+    """On a replay's page: the status reaches COMPLETED with no reload; the replay's id."""
+    expect(page.locator("#status")).to_have_text(re.compile("PENDING|RUNNING|COMPLETED"))
+    page.evaluate("window.stillTheSamePage = true")
+    expect(page.locator("#status")).to_have_text("COMPLETED", timeout=120_000)
+    assert page.evaluate("window.stillTheSamePage") is True  # updated in place, never reloaded
+    return page.url.rsplit("/", 1)[-1]
+
+
+def test_a_new_user_replays_with_a_temperature_override_and_compares(page: Page, demo: RunningServer) -> None:
+    trace_id = open_demo_trace(page, demo)
+    shot(page, "trace-list-to-trace")
+    page.goto(f"{demo.url}/p/default/traces")
+    shot(page, "traces")
+    page.goto(f"{demo.url}/p/default/traces/{trace_id}")
+    shot(page, "trace")
+
+    page.get_by_role("link", name="Replay", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile("^Replay"))).to_be_visible()
+    model = page.get_by_label("Model to replay with")
+    model.select_option("local:gemma-3-270m")
+    expect(page.locator("#estimate")).to_have_text("$0")  # the local model costs nothing
+    model.select_option("openai:gpt-4o")
+    expect(page.locator("#estimate")).to_have_text(re.compile(r"^\$0\.0"))  # priced, not unknown
+    model.select_option("local:gemma-3-270m")
+    page.get_by_label("temperature").fill("0.2")
+    shot(page, "replay-form")
+    page.get_by_role("button", name="Start replay").click()
+    replay_id = follow_replay(page)
+    expect(page.locator("#progress")).to_have_text("2/2 LLM spans")
+    shot(page, "replay-completed")
+    evaluated(demo, replay_id)
+
+    page.get_by_role("link", name="Compare with the original").click()
+    expect(page.get_by_role("heading", name="Comparison")).to_be_visible()
+    duration = page.locator("#summary tr[data-metric='duration_ms'] td").last
+    expect(duration).to_have_text(re.compile("better|worse|same"))
+    expect(duration).to_have_class(re.compile("better|worse|same"))
+    expect(page.locator("#summary tr[data-metric='cost'] td").last).to_have_text("same")  # $0 both
+    scores = page.locator("#scores tbody tr", has_text="answers")
+    expect(scores).to_have_count(1)
+    expect(page.locator("#final-output")).to_contain_text("similar")
+    pair = page.locator("#pairs tr.pair-row", has_text="plan")
+    expect(pair).to_contain_text("parameters")
+    pair.get_by_role("button", name="Show diff").click()
+    diff = page.locator("[data-pair-diff]").first
+    expect(diff).to_contain_text("Parameters")
+    expect(diff).to_contain_text("temperature")
+    expect(diff.locator("ins").first).to_be_visible()
+    shot(page, "compare")
+
+    page.goto(f"{demo.url}/p/default/traces/{trace_id}")
+    history = page.locator("#history + .table-wrap tbody tr", has_text=replay_id[:12])
+    expect(history).to_contain_text("temperature=0.2")
+    expect(history).to_contain_text("COMPLETED")
+    expect(history).to_contain_text("answers")
+
+
+def test_a_prompt_version_replay(page: Page, demo: RunningServer) -> None:
+    trace_id = open_demo_trace(page, demo)
+    page.get_by_role("link", name="Replay", exact=True).click()
+    version = page.get_by_label("Re-render the spans made from a template with")
+    version.select_option(version.locator("option", has_text="weather-agent v2").get_attribute("value"))
+    page.get_by_role("button", name="Start replay").click()
+    follow_replay(page)
+    page.get_by_role("link", name="Compare with the original").click()
+    pair = page.locator("#pairs tr.pair-row", has_text="plan")
+    expect(pair).to_contain_text("prompt v1 → v2")
+    pair.get_by_role("button", name="Show diff").click()
+    expect(page.locator("[data-pair-diff]").first).to_contain_text("Input messages")
+    shot(page, "compare-prompt-version")
+    assert trace_id
+
+
+def test_a_single_span_replay_from_its_panel(page: Page, demo: RunningServer) -> None:
+    trace_id = open_demo_trace(page, demo)
+    page.locator("[data-waterfall] a", has_text="answer").click()
+    panel = page.locator("#span-panel")
+    expect(panel.get_by_role("heading", name=re.compile("^answer"))).to_be_visible()  # loaded in place
+    assert page.url.endswith("?span=" + page.locator("#span-panel .mono").first.inner_text())
+    shot(page, "trace-span-selected")
+    panel.get_by_role("link", name="Replay this span").click()
+    expect(page.get_by_role("heading", name=re.compile("^Replay one span"))).to_be_visible()
+    page.get_by_role("button", name="Start replay").click()
+    replay_id = follow_replay(page)
+    expect(page.locator("#progress")).to_have_text("1/1 LLM spans")
+    replay = api(demo, f"/replays/{replay_id}")
+    assert replay["overrides"]["spanIds"] and replay["trace_id"] == trace_id
+
+
+def test_a_failed_replay_shows_its_error(page: Page, demo: RunningServer, llm_server: LLMServer) -> None:
+    llm_server.script(*[Failure.server_error("the test provider is down")] * 4)
+    open_demo_trace(page, demo)
+    page.get_by_role("link", name="Replay", exact=True).click()
+    page.get_by_label("Model to replay with").select_option("openai:gpt-4o-mini")
+    page.get_by_role("button", name="Start replay").click()
+    expect(page.locator("#status")).to_have_text("FAILED", timeout=60_000)
+    expect(page.locator("#replay-error")).to_contain_text("LLM spans failed")
+    shot(page, "replay-failed")
+
+
+def test_an_invalid_override_is_refused_on_the_form(page: Page, demo: RunningServer) -> None:
+    open_demo_trace(page, demo)
+    page.get_by_role("link", name="Replay", exact=True).click()
+    page.get_by_label("temperature").fill("7")
+    page.get_by_role("button", name="Start replay").click()
+    expect(page.locator("#form-error")).to_contain_text("temperature")
+    expect(page.get_by_label("temperature")).to_have_value("7")  # what was typed is kept
+    shot(page, "replay-form-error")
+
+
+def test_recorded_markup_is_shown_as_text(page: Page, demo: RunningServer) -> None:
+    hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    trace_id = "ab" * 16
+    spans = [{"trace_id": trace_id, "span_id": "cd" * 8, "name": hostile, "kind": "LLM",
+              "start_time": "2026-11-30T10:00:00Z", "end_time": "2026-11-30T10:00:01Z",
+              "input_messages": [{"role": "user", "content": hostile}],
+              "output_messages": [{"role": "assistant", "content": hostile}]}]  # fmt: skip
+    sent = httpx.post(f"{demo.url}/api/v1/spans", headers=demo.headers, json={"spans": spans}, timeout=10)
+    assert sent.status_code == 200, sent.text
+    page.goto(f"{demo.url}/p/default/traces/{trace_id}")
+    expect(page.locator("#span-panel")).to_contain_text(hostile)  # the characters, not elements
+    assert page.locator("#span-panel img, #span-panel script").count() == 0
+
+
+def test_sign_in_is_required_off_loopback_and_forms_need_their_token(
+    browser: Browser, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    cli(home, "projects", "create", "team-b")
+    cli(home, "users", "create", "alice", "--project", "default", "--password-stdin", stdin=PASSWORD + "\n")
+    cli(home, "users", "create", "bob", "--project", "team-b", "--password-stdin", stdin=PASSWORD + "\n")
+    assert "alice" in cli(home, "users", "list")
+    server = start_server(home, {"TRACEREPLAY_HOST": "0.0.0.0"})  # not loopback: the point of the test
+    try:
+        page = browser.new_page()
+        page.goto(server.url + "/p/default/traces")
+        expect(page).to_have_url(re.compile(r"/login\?next=/p/default/traces$"))
+        shot(page, "login")
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill("wrong password!")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_have_text("wrong username or password")
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(re.compile("/p/default/traces$"))
+        expect(page.get_by_role("heading", name="Traces")).to_be_visible()
+        cookie = next(c for c in page.context.cookies() if c["name"] == "tracereplay_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        # Bob's project is not Alice's: it answers as if it did not exist.
+        assert page.goto(server.url + "/p/team-b/traces").status == 404  # type: ignore[union-attr]
+        # A form whose CSRF token was taken out is refused, and nothing happens.
+        page.goto(server.url + "/p/default/traces")
+        page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("alert")).to_contain_text("CSRF token")
+        page.goto(server.url + "/p/default/traces")
+        expect(page.get_by_role("heading", name="Traces")).to_be_visible()  # still signed in
+        page.get_by_role("button", name="Sign out").click()
+        expect(page).to_have_url(re.compile("/login$"))
+        page.close()
+        # The API still takes its key, with no session and no token.
+        assert httpx.get(f"{server.url}/api/v1/traces", headers=server.headers, timeout=5).status_code == 200
+    finally:
+        stop_server(server)
+
+
+def test_users_cli_refuses_bad_input(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cli(home, "projects", "list")
+
+    def create(project: str, password: str) -> subprocess.CompletedProcess[str]:
+        command = ["users", "create", "carol", "--project", project, "--password-stdin"]
+        return subprocess.run([sys.executable, "-m", "tracereplay", *command], input=password,
+                              env={**os.environ, "TRACEREPLAY_HOME": str(home)}, capture_output=True,
+                              text=True, check=False)  # fmt: skip
+
+    unknown = create("nope", PASSWORD)
+    assert unknown.returncode != 0 and "no project named 'nope'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    short = create("default", "short")
+    assert short.returncode != 0 and "at least 10 characters" in short.stderr
+    assert json.loads(cli(home, "users", "list", "--json")) == []
