@@ -120,14 +120,21 @@ def agent_trace_spans(k: int, base_ns: int, question: str) -> list[Span]:
     return spans
 
 
-def requests(traces: int, k: int, spans_per_request: int = 512) -> Iterator[bytes]:
-    """Serialized ExportTraceServiceRequests, batched like the SDK's BatchSpanProcessor."""
+def requests(
+    traces: int,
+    k: int,
+    spans_per_request: int = 512,
+    base_ns: int = 1_760_000_000_000_000_000,
+    every_ns: int = 10_000_000_000,
+) -> Iterator[bytes]:
+    """Serialized ExportTraceServiceRequests, batched like the SDK's BatchSpanProcessor: trace
+    number i starts at `base_ns + i * every_ns`."""
     resource = Resource(attributes=[_kv("service.name", "bench-agent")])
     scope = InstrumentationScope(name="bench", version="1")
     pending: list[Span] = []
-    base = 1_760_000_000_000_000_000
     for index in range(traces):
-        pending.extend(agent_trace_spans(k, base + index * 10_000_000_000, f"Weather in Paris? #{index}"))
+        start = base_ns + index * every_ns
+        pending.extend(agent_trace_spans(k, start, f"Weather in Paris? #{index}"))
         while len(pending) >= spans_per_request:
             batch, pending = pending[:spans_per_request], pending[spans_per_request:]
             yield _request(resource, scope, batch)

@@ -305,3 +305,88 @@ def test_users_cli_refuses_bad_input(tmp_path: Path) -> None:
     short = create("default", "short")
     assert short.returncode != 0 and "at least 10 characters" in short.stderr
     assert json.loads(cli(home, "users", "list", "--json")) == []
+
+
+def test_prompt_pages_show_versions_a_diff_and_take_a_new_version(page: Page, demo: RunningServer) -> None:
+    page.goto(demo.url + "/p/default/traces")
+    page.get_by_role("link", name="Prompts", exact=True).click()
+    page.get_by_role("link", name="weather-agent").click()
+    expect(page.get_by_role("heading", name=re.compile("^Version 2"))).to_be_visible()  # the newest
+    page.get_by_role("button", name="Diff").click()
+    expect(page.locator("#version-diff ins").first).to_be_visible()
+    shot(page, "prompt")
+    page.get_by_label("Commit message").fill("shorter answers")
+    page.get_by_label("Labels (comma-separated)").fill("staging")
+    page.get_by_role("button", name="Create version 3").click()
+    expect(page.get_by_role("heading", name=re.compile("^Version 3"))).to_contain_text("staging")
+    page.get_by_label("Label", exact=True).fill("production")
+    page.get_by_role("button", name="Move").click()
+    expect(page.get_by_role("heading", name=re.compile("^Version 3"))).to_contain_text("production")
+    page.goto(demo.url + "/p/default/prompts")
+    expect(page.locator("table")).to_contain_text("production → v3")
+    shot(page, "prompts")
+    # A template that is not valid is refused on the form, and what was typed is kept.
+    page.get_by_label("Name", exact=True).fill("broken")
+    page.get_by_label("Type").select_option("chat")
+    page.get_by_label("Template", exact=True).fill("[not json")
+    page.get_by_role("button", name="Create version 1").click()
+    expect(page.locator("#form-error")).to_contain_text("not valid JSON")
+    expect(page.get_by_label("Template", exact=True)).to_have_value("[not json")
+
+
+def test_evaluator_pages_create_disable_edit_and_preview(page: Page, demo: RunningServer) -> None:
+    page.goto(demo.url + "/p/default/evaluators")
+    form = page.locator("#new-evaluator")
+    form.get_by_label("Name").fill("quick")
+    form.get_by_label("Type").select_option("latency_max")
+    form.get_by_label("Config (JSON object)").fill('{"max_ms": 60000}')
+    form.get_by_role("button", name="Create evaluator").click()
+    row = page.locator("#evaluators tr", has_text="quick")
+    expect(row).to_contain_text("enabled")
+    row.get_by_role("button", name="Disable quick").click()
+    expect(page.locator("#evaluators tr", has_text="quick")).to_contain_text("disabled")
+    shot(page, "evaluators")
+    page.get_by_role("link", name="quick").click()
+    page.get_by_label("Config (JSON object)").fill('{"max_ms": "soon"}')
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#form-error")).to_contain_text("max_ms")
+    page.get_by_label("Config (JSON object)").fill('{"max_ms": 120000}')
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name=re.compile("quick"))).to_contain_text("config v2")
+    trace_id = api(demo, "/traces?limit=1")["traces"][0]["trace_id"]
+    page.get_by_label("Trace id").fill(trace_id)
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#preview-result")).to_contain_text("pass")
+    shot(page, "evaluator")
+
+
+def test_settings_page_keys_providers_and_prices(page: Page, demo: RunningServer) -> None:
+    page.goto(demo.url + "/p/default/settings")
+    providers = page.locator("#provider-table")
+    expect(providers.locator("tr", has_text="local")).to_contain_text("configured")
+    expect(providers.locator("tr", has_text="anthropic")).to_contain_text("not configured")
+    assert "sk-test-not-a-real-key" not in page.content()  # provider keys never leave the server
+    page.get_by_label("Key name").fill("ci")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("#created-key pre").inner_text().strip()
+    assert key.startswith("tr-")
+    with_key = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(f"{demo.url}/api/v1/traces", headers=with_key).status_code == 200
+    rows = page.locator("#keys + .table-wrap tbody tr").all_inner_texts()
+    key_id = next(row for row in rows if "\tci\t" in row).split()[0]
+    shot(page, "settings")
+    page.get_by_role("button", name=f"Revoke key {key_id}").click()
+    expect(page.locator("#keys + .table-wrap tbody tr", has_text=key[:8])).to_contain_text("revoked")
+    assert httpx.get(f"{demo.url}/api/v1/traces", headers=with_key).status_code == 401
+    page.get_by_label("Model or pattern").fill("gemma-*")
+    page.get_by_label("Input $/Mtok").fill("0.5")
+    page.get_by_label("Output $/Mtok").fill("1")
+    page.get_by_role("button", name="Set price").click()
+    expect(page.locator("#price-overrides")).to_contain_text("gemma-*")
+    page.get_by_role("button", name="Remove the price of gemma-*").click()
+    expect(page.locator("#price-overrides")).to_have_count(0)
+    page.get_by_label("Input $/Mtok").fill("free")
+    page.get_by_label("Model or pattern").fill("x")
+    page.get_by_label("Output $/Mtok").fill("1")
+    page.get_by_role("button", name="Set price").click()
+    expect(page.locator("#form-error")).to_contain_text("number")

@@ -216,3 +216,8 @@ class KeyResolver:
         with self._lock:
             self._cache[digest] = (now + self._ttl, principal)
         return principal
+
+    def forget(self) -> None:
+        """Drop what is cached: a key revoked in this process stops working at once."""
+        with self._lock:
+            self._cache.clear()

@@ -74,6 +74,17 @@ def delete_user(sessions: sessionmaker[Session], username: str) -> None:
         session.delete(user)
 
 
+def add_member(sessions: sessionmaker[Session], username: str, project: str) -> None:
+    """`username` may see `project` from now on (kept when already so)."""
+    with sessions.begin() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"no user named {username!r} (tracereplay users list shows them)")
+        (found,) = _projects(session, [project])
+        if session.get(ProjectMember, (user.id, found.id)) is None:
+            session.add(ProjectMember(user_rowid=user.id, project_rowid=found.id))
+
+
 def _member_of(session: Session, user_rowid: int) -> list[str]:
     return list(
         session.scalars(

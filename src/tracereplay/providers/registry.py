@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from tracereplay.config import Settings
@@ -30,12 +31,24 @@ _HOW_TO_CONFIGURE = {
 }
 
 
+@dataclass(frozen=True)
+class ProviderStatus:
+    """What the settings page shows of a provider: never its key."""
+
+    name: str
+    configured: bool
+    models: list[str]
+    how_to_configure: str | None  # when it is not configured
+
+
 class Providers(Protocol):
     """What replay and the model catalog need of a registry (`ProviderRegistry`, or the
     `DeferredRegistry` that builds one on first use)."""
 
     @property
     def providers(self) -> list[Provider]: ...
+
+    def statuses(self) -> list[ProviderStatus]: ...
 
     def resolve(self, model_ref: str) -> tuple[Provider, str]: ...
 
@@ -161,6 +174,13 @@ class ProviderRegistry:
         """(provider, model) pairs a replay can use now."""
         return [(p.name, model) for p in self._providers.values() for model in p.models()]
 
+    def statuses(self) -> list[ProviderStatus]:
+        """Every provider known by name: configured ones with their models, then the others
+        with what to set."""
+        configured = [ProviderStatus(p.name, True, p.models(), None) for p in self._providers.values()]
+        missing = [ProviderStatus(name, False, [], how) for name, how in self._unconfigured.items()]
+        return configured + missing
+
     def close(self) -> None:
         for provider in self._providers.values():
             provider.close()
@@ -197,6 +217,9 @@ class DeferredRegistry:
 
     def available_models(self) -> list[tuple[str, str]]:
         return self.registry.available_models()
+
+    def statuses(self) -> list[ProviderStatus]:
+        return self.registry.statuses()
 
     def close(self) -> None:
         with self._lock:

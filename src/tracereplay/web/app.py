@@ -114,6 +114,13 @@ class Pages:
             return _to_sign_in(request)
 
 
+async def form_fields(request: Request) -> dict[str, str]:
+    """A posted form's text fields, once its CSRF token is checked (403 otherwise)."""
+    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    check_csrf(request, form.get(CSRF_FIELD))
+    return form
+
+
 def _escape(text: str) -> str:
     return str(markupsafe.escape(text))
 
@@ -133,16 +140,15 @@ def _safe_next(target: str | None) -> str:
 def mount_dashboard(app: FastAPI, ctx: AppContext) -> Pages:
     """Add the dashboard to the server's app (called by `create_app`, which sends errors on
     dashboard pages to `Pages.answer_error`)."""
-    from tracereplay.web import compare, replays, traces
+    from tracereplay.web import compare, evaluators, prompts, replays, settings, traces
 
-    settings = ctx.settings
     app.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret(settings),
+        secret_key=session_secret(ctx.settings),
         session_cookie="tracereplay_session",
         max_age=SESSION_DAYS * 86400,
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=ctx.settings.cookie_secure,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     pages = Pages(ctx)
@@ -201,5 +207,8 @@ def mount_dashboard(app: FastAPI, ctx: AppContext) -> Pages:
     traces.add_routes(router, pages)
     replays.add_routes(router, pages)
     compare.add_routes(router, pages)
+    prompts.add_routes(router, pages)
+    evaluators.add_routes(router, pages)
+    settings.add_routes(router, pages)
     app.include_router(router)
     return pages

@@ -11,8 +11,7 @@ from tracereplay.errors import TraceReplayError, Unprocessable
 from tracereplay.projects.service import Principal
 from tracereplay.replay.options import replay_options
 from tracereplay.replay.service import ReplayRequest, create_replay, get_replay
-from tracereplay.web.app import Pages
-from tracereplay.web.security import CSRF_FIELD, check_csrf
+from tracereplay.web.app import Pages, form_fields
 
 # Parameters with their own field; others are key/value rows.
 NAMED_PARAMETERS = ("temperature", "max_tokens", "top_p")
@@ -71,8 +70,7 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
 
     @router.post("/p/{project}/traces/{trace_id}/replay")
     async def request_replay(request: Request, principal: Project, trace_id: str) -> Response:
-        form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
-        check_csrf(request, form.get(CSRF_FIELD))
+        form = await form_fields(request)
         span = form.get("span") or None
         try:
             replay = create_replay(
