@@ -62,8 +62,9 @@ def _span(
     )
 
 
-def agent_trace_spans(k: int, base_ns: int, question: str) -> list[Span]:
-    """One agent trace: 1 CHAIN root + k LLM spans + k TOOL spans."""
+def agent_trace_spans(k: int, base_ns: int, question: str, history: int | None = None) -> list[Span]:
+    """One agent trace: 1 CHAIN root + k LLM spans + k TOOL spans. Each LLM call sees the
+    conversation so far, or only its last `history` turns."""
     trace_id = os.urandom(16)
     root_id = os.urandom(8)
     ms = 1_000_000
@@ -110,6 +111,8 @@ def agent_trace_spans(k: int, base_ns: int, question: str) -> list[Span]:
         t += 50 * ms
         messages.append(("assistant", f"calling get_weather ({call_id})"))
         messages.append(("tool", result))
+        if history is not None and len(messages) > 2 + history:
+            messages = messages[:2] + messages[-history:]
     root_attrs = [
         _kv("openinference.span.kind", "CHAIN"),
         _kv("input.value", question),
@@ -126,6 +129,7 @@ def requests(
     spans_per_request: int = 512,
     base_ns: int = 1_760_000_000_000_000_000,
     every_ns: int = 10_000_000_000,
+    history: int | None = None,
 ) -> Iterator[bytes]:
     """Serialized ExportTraceServiceRequests, batched like the SDK's BatchSpanProcessor: trace
     number i starts at `base_ns + i * every_ns`."""
@@ -134,7 +138,7 @@ def requests(
     pending: list[Span] = []
     for index in range(traces):
         start = base_ns + index * every_ns
-        pending.extend(agent_trace_spans(k, start, f"Weather in Paris? #{index}"))
+        pending.extend(agent_trace_spans(k, start, f"Weather in Paris? #{index}", history))
         while len(pending) >= spans_per_request:
             batch, pending = pending[:spans_per_request], pending[spans_per_request:]
             yield _request(resource, scope, batch)

@@ -134,6 +134,7 @@ def test_a_new_user_replays_with_a_temperature_override_and_compares(page: Page,
     trace_id = open_demo_trace(page, demo)
     shot(page, "trace-list-to-trace")
     page.goto(f"{demo.url}/p/default/traces")
+    expect(page.locator("#charts figure").first).to_contain_text(re.compile(r"Traces\s*\d"))  # loaded after
     shot(page, "traces")
     page.goto(f"{demo.url}/p/default/traces/{trace_id}")
     shot(page, "trace")

@@ -2,6 +2,7 @@
 trace (waterfall, the selected span's messages and attributes, scores, replay history)."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
@@ -43,6 +44,29 @@ def _list_query(request: Request, **changes: str | None) -> str:
     return urlencode(params)
 
 
+@dataclass
+class ListFilters:
+    """What the trace list's filter form sends (query parameters)."""
+
+    q: str = ""
+    name: str = ""
+    model: str = ""
+    tag: str = ""
+    environment: str = ""
+    errors: str = ""
+    range: str = "7d"
+
+    def filters(self, now: datetime) -> TraceFilter:
+        if self.range not in RANGES:
+            raise InvalidInput(f"unknown time range {self.range!r}; choose one of {', '.join(RANGES)}")
+        span = RANGES[self.range]
+        return TraceFilter(
+            start_after=now - span if span else None, name=self.name or None, tag=self.tag or None,
+            model=self.model or None, has_error=True if self.errors else None,
+            environment=self.environment or None, search=self.q or None,
+        )  # fmt: skip
+
+
 def add_routes(router: APIRouter, pages: Pages) -> None:
     ctx = pages.ctx
     retention = ctx.settings.retention_days
@@ -52,44 +76,38 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
     def trace_list(
         request: Request,
         principal: Project,
-        q: str | None = None,
-        name: str | None = None,
-        model: str | None = None,
-        tag: str | None = None,
-        environment: str | None = None,
-        errors: str | None = None,
-        window: Annotated[str, Query(alias="range")] = "7d",
+        shown: Annotated[ListFilters, Depends()],
         sort: str = "start_time",
         order: str = "desc",
         cursor: str | None = None,
     ) -> Response:
-        if window not in RANGES:
-            raise InvalidInput(f"unknown time range {window!r}; choose one of {', '.join(RANGES)}")
         if sort not in get_args(SortField) or order not in ("asc", "desc"):
             raise InvalidInput(f"sort by one of {', '.join(SORTS)}, in asc or desc order")
-        span = RANGES[window]
-        now = datetime.now(UTC)
-        filters = TraceFilter(
-            start_after=now - span if span else None, name=name or None, tag=tag or None,
-            model=model or None, has_error=True if errors else None,
-            environment=environment or None, search=q or None,
-        )  # fmt: skip
         page = list_traces(
-            ctx.sessions, principal.project_rowid, filters, sort=sort,  # type: ignore[arg-type]
+            ctx.sessions, principal.project_rowid, shown.filters(datetime.now(UTC)),
+            sort=sort,  # type: ignore[arg-type]
             descending=order == "desc", limit=PAGE_SIZE, cursor=cursor or None, retention_days=retention,
         )  # fmt: skip
-        series = trace_series(
-            ctx.sessions, principal.project_rowid, filters, end=now, retention_days=retention
-        )
         return pages.render(request, "traces.html", {
-            "project": principal.project, "page": page, "charts": charts(series), "ranges": list(RANGES),
-            "sorts": SORTS, "form": {"q": q or "", "name": name or "", "model": model or "",
-            "tag": tag or "", "environment": environment or "", "errors": bool(errors),
-            "range": window, "sort": sort, "order": order},
+            "project": principal.project, "page": page, "ranges": list(RANGES), "sorts": SORTS,
+            "form": {**vars(shown), "sort": sort, "order": order},
+            "chart_query": _list_query(request, cursor=None, sort=None, order=None),
             "next_query": _list_query(request, cursor=page.next_cursor) if page.next_cursor else None,
             "first_query": _list_query(request, cursor=None) if cursor else None,
             "base_url": str(request.base_url).rstrip("/"),
         })  # fmt: skip
+
+    @router.get("/p/{project}/traces/chart")
+    def trace_chart(
+        request: Request, principal: Project, shown: Annotated[ListFilters, Depends()]
+    ) -> Response:
+        """The list's charts, asked for by the list page once it is shown: the list never
+        waits for them."""
+        now = datetime.now(UTC)
+        series = trace_series(
+            ctx.sessions, principal.project_rowid, shown.filters(now), end=now, retention_days=retention
+        )
+        return pages.render(request, "_charts.html", {"project": principal.project, "charts": charts(series)})
 
     @router.get("/p/{project}/traces/{trace_id}")
     def trace_page(request: Request, principal: Project, trace_id: str, span: str | None = None) -> Response:
