@@ -133,7 +133,11 @@ def test_projects_create_and_list_keep_each_project_apart(tmp_path: Path) -> Non
     ]
     blank = run(env, "projects", "create", "  ")
     assert blank.returncode == 1
-    assert error_lines(blank.stderr) == ["error: a project name is 1 to 200 characters, got 0"]
+    assert error_lines(blank.stderr) == [
+        "error: invalid project name '': 1 to 200 letters, digits, _ . - (starting with a letter or "
+        "digit), as it appears in the dashboard's addresses"
+    ]
+    assert "invalid project name 'a/b'" in run(env, "projects", "create", "a/b").stderr
 
     # A trace imported into acme is acme's alone, through the CLI and the API.
     trace_id, spans = agent_trace()

@@ -274,6 +274,13 @@ def test_sign_in_is_required_off_loopback_and_forms_need_their_token(
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
         # Bob's project is not Alice's: it answers as if it did not exist.
         assert page.goto(server.url + "/p/team-b/traces").status == 404  # type: ignore[union-attr]
+        # Signing out ends the session everywhere: a copy of the cookie no longer signs in.
+        copied = page.context.cookies()
+        other = browser.new_context()
+        other.add_cookies(copied)  # type: ignore[arg-type]
+        stolen = other.new_page()
+        stolen.goto(server.url + "/p/default/traces")
+        expect(stolen.get_by_role("heading", name="Traces")).to_be_visible()
         # A form whose CSRF token was taken out is refused, and nothing happens.
         page.goto(server.url + "/p/default/traces")
         page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
@@ -283,6 +290,9 @@ def test_sign_in_is_required_off_loopback_and_forms_need_their_token(
         expect(page.get_by_role("heading", name="Traces")).to_be_visible()  # still signed in
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(re.compile("/login$"))
+        stolen.goto(server.url + "/p/default/traces")
+        expect(stolen).to_have_url(re.compile(r"/login\?next="))
+        other.close()
         page.close()
         # The API still takes its key, with no session and no token.
         assert httpx.get(f"{server.url}/api/v1/traces", headers=server.headers, timeout=5).status_code == 200
@@ -391,3 +401,81 @@ def test_settings_page_keys_providers_and_prices(page: Page, demo: RunningServer
     page.get_by_label("Output $/Mtok").fill("1")
     page.get_by_role("button", name="Set price").click()
     expect(page.locator("#form-error")).to_contain_text("number")
+
+
+def test_a_prompt_config_is_shown_as_data(page: Page, demo: RunningServer) -> None:
+    """A config value that would close an HTML attribute stays inside it."""
+    hostile = {"note": '" autofocus onfocus="alert(3)" x="'}
+    created = httpx.post(f"{demo.url}/api/v1/prompts", headers=demo.headers, timeout=10, json={
+        "name": "quoted", "type": "text", "prompt": "Hi {{name}}", "config": hostile})  # fmt: skip
+    assert created.status_code == 201, created.text
+    page.goto(demo.url + "/p/default/prompts/quoted")
+    assert json.loads(page.get_by_label("Config (JSON object, optional)").input_value()) == hostile
+    page.get_by_role("button", name="Create version 2").click()  # the pre-filled form is valid
+    expect(page.get_by_role("heading", name=re.compile("^Version 2"))).to_be_visible()
+
+
+def test_bad_addresses_get_error_pages_not_stack_traces(demo: RunningServer) -> None:
+    def get(path: str, **headers: str) -> httpx.Response:
+        return httpx.get(demo.url + path, headers=headers, timeout=10)
+
+    for path, status in [
+        ("/p/default/traces/%00", 404), ("/p/default/traces/not-a-trace", 404),
+        ("/p/default/traces?q=%00", 400), ("/p/default/traces?range=forever", 400),
+        ("/p/default/replays/nope", 404), ("/p/default/compare", 422),
+        ("/p/default/compare?base=" + "a" * 32 + "&target=" + "b" * 32, 404),
+        ("/p/elsewhere/traces", 404), ("/p/default/prompts/nope", 404), ("/p/default/nowhere", 404),
+    ]:  # fmt: skip
+        answer = get(path)
+        assert answer.status_code == status, (path, answer.status_code, answer.text[:300])
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert 'role="alert"' in answer.text and "Traceback" not in answer.text, path
+    # DNS rebinding: a page whose name points at this machine is not this dashboard's page.
+    rebound = get("/p/default/traces", host="attacker.example")
+    assert rebound.status_code == 403 and "TRACEREPLAY_DASHBOARD_AUTH=always" in rebound.text
+    assert get("/p/default/traces", host=f"localhost:{demo.url.rsplit(':', 1)[1]}").status_code == 200
+
+
+def test_a_session_key_must_be_long_enough(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from tracereplay.config import Settings
+    from tracereplay.errors import StartupError
+    from tracereplay.web.security import session_secret
+
+    with pytest.raises(StartupError, match="at least 32"):
+        session_secret(Settings(home=tmp_path, secret_key=SecretStr("")))
+    made = session_secret(Settings(home=tmp_path))
+    assert len(made) >= 32 and session_secret(Settings(home=tmp_path)) == made  # kept
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(StartupError, match="delete it"):
+        session_secret(Settings(home=tmp_path))
+
+
+def test_keyboard_only_and_dark(browser: Browser, demo: RunningServer) -> None:
+    """A trace opened and a span chosen with the keyboard alone, on the dark theme; every
+    focused control shows a visible outline."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme="dark")
+    page = context.new_page()
+    page.goto(demo.url + "/p/default/traces")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")  # to the main content
+    for _ in range(40):  # through the filters to the first trace
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('table') && document.activeElement.tagName") == "A":
+            break
+    focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert focused != "none"
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-waterfall] li")).to_have_count(4)
+    page.locator("[data-waterfall] a", has_text="get_weather").focus()
+    page.keyboard.press("Enter")
+    expect(
+        page.locator("#span-panel").get_by_role("heading", name=re.compile("^get_weather"))
+    ).to_be_visible()
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(21, 22, 26)", background  # the dark palette
+    shot(page, "trace-dark")
+    context.close()

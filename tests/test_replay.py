@@ -246,6 +246,19 @@ def test_timeline_shrinks_a_parent_whose_model_answered_sooner() -> None:
     assert timeline["agent"] == (t0, t0 + 700 * ms)  # the application felt 2.3 s less
 
 
+def test_timeline_keeps_a_tool_that_ran_beside_a_faster_model() -> None:
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    ms = timedelta(milliseconds=1)
+    spans = [
+        TimedSpan("root", None, t0, t0 + 10_000 * ms),
+        TimedSpan("llm", "root", t0, t0 + 8000 * ms, new_duration=2000 * ms),  # 6 s faster
+        TimedSpan("tool", "root", t0 + 1000 * ms, t0 + 9000 * ms),  # ran beside it
+    ]
+    timeline = project(spans)
+    assert timeline["tool"] == (t0 + 1000 * ms, t0 + 9000 * ms)  # still 8 s
+    assert timeline["root"] == (t0, t0 + 10_000 * ms)  # ends its 1 s tail after the tool
+
+
 def test_model_catalog_lists_configured_models_with_prices(replay_client: TestClient) -> None:
     models = replay_client.get("/api/v1/models").json()["models"]
     by_name = {m["model"]: m for m in models}

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tracereplay.errors import TraceReplayError
+from tracereplay.errors import TraceReplayError, Unprocessable
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,12 @@ def install_error_handlers(app: FastAPI, pages: PageErrors | None = None) -> Non
         return answer or error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         message = "; ".join(_describe(error) for error in errors[:5])
         details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]
-        return error_response(422, "invalid_request", message, details)
+        answer = page(request, Unprocessable(message, details=details))
+        return answer or error_response(422, "invalid_request", message, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -203,6 +203,7 @@ class ReplayIn(BaseModel):
     span_ids: list[str] | None = Field(
         default=None,
         alias="spanIds",
+        min_length=1,
         description="Re-run only these LLM spans (ids); every other span, LLM or not, is copied "
         "as recorded. Absent: every LLM span.",
     )

@@ -144,7 +144,7 @@ def users_list(
 
 @users_app.command("delete")
 def users_delete(username: Annotated[str, typer.Argument(help="The user to delete.")]) -> None:
-    """Delete a dashboard user (their sessions end at their next request)."""
+    """Delete a dashboard user; their sessions end at once."""
     from tracereplay.projects.users import delete_user
 
     with open_context() as ctx:

@@ -3,9 +3,9 @@ their own deltas and what changed in each pair, the final outputs' difference, a
 of either side. For a replay, the original is the base and spans pair through the replay's id
 mapping; any two traces of a project pair by tree position and names.
 
-A pair in the document says whether its input and output changed and how similar the outputs
-are; the word-level and structural diffs of one pair come from `compare_spans`, asked for when
-someone opens that pair. Two 2,000-span traces with long outputs compare in well under 200 ms
+A pair in the document says whether its input and output changed; the similarity and the
+word-level and structural diffs of one pair come from `compare_spans`, asked for when someone
+opens that pair. Two 2,000-span traces with long outputs compare in well under 200 ms
 this way, where every pair's word diff would take seconds."""
 
 from __future__ import annotations

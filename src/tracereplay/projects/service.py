@@ -7,6 +7,7 @@ keys with this much entropy, and resolution sits on the ingestion hot path).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.config import Settings
-from tracereplay.db.models import ApiKey, Project, utcnow
+from tracereplay.db.models import ApiKey, Project, ProjectMember, User, utcnow
 from tracereplay.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 KEY_PREFIX = "tr-"
@@ -127,17 +128,29 @@ def bootstrap(sessions: sessionmaker[Session], settings: Settings) -> Bootstrap:
 MAX_PROJECT_NAME = 200
 
 
-def create_project(sessions: sessionmaker[Session], name: str) -> CreatedKey:
-    """A new project and its first key (shown once: only its hash is stored)."""
+PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def create_project(sessions: sessionmaker[Session], name: str, member: str | None = None) -> CreatedKey:
+    """A new project and its first key (shown once: only its hash is stored); with `member`,
+    that dashboard user may see it."""
     name = name.strip()
-    if not name or len(name) > MAX_PROJECT_NAME:
-        raise InvalidInput(f"a project name is 1 to {MAX_PROJECT_NAME} characters, got {len(name)}")
+    if not 1 <= len(name) <= MAX_PROJECT_NAME or not PROJECT_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"invalid project name {name[:80]!r}: 1 to {MAX_PROJECT_NAME} letters, digits, _ . - "
+            "(starting with a letter or digit), as it appears in the dashboard's addresses"
+        )
     with sessions.begin() as session:
         if session.scalar(select(Project.id).where(Project.name == name)) is not None:
             raise Conflict(f"project {name!r} already exists; `tracereplay projects list` shows them")
         project = Project(name=name)
         session.add(project)
         session.flush()
+        if member is not None:
+            user = session.scalar(select(User.id).where(User.username == member))
+            if user is None:
+                raise NotFound(f"no user named {member!r}")
+            session.add(ProjectMember(user_rowid=user, project_rowid=project.id))
         key = new_key()
         row = _add_key(session, project, "default", key)
         return CreatedKey(_key_info(row, name), key)
@@ -160,16 +173,17 @@ def list_keys(sessions: sessionmaker[Session], project: str | None = None) -> li
         return [_key_info(key, name) for key, name in session.execute(query)]
 
 
-def revoke_key(sessions: sessionmaker[Session], key_id: int) -> KeyInfo:
-    """Revoke a key; servers stop accepting it within their `KeyResolver`'s ttl."""
+def revoke_key(sessions: sessionmaker[Session], key_id: int, project: str | None = None) -> KeyInfo:
+    """Revoke a key (of `project`, when given); servers stop accepting it within their
+    `KeyResolver`'s ttl."""
     with sessions.begin() as session:
         row = session.get(ApiKey, key_id)
-        if row is None:
+        if row is None or (project is not None and row.project_rowid != _project(session, project).id):
             raise NotFound(f"no API key with id {key_id}; `tracereplay keys list` shows them")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
-        project = session.get_one(Project, row.project_rowid)
-        return _key_info(row, project.name)
+        owner = session.get_one(Project, row.project_rowid)
+        return _key_info(row, owner.name)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """Dashboard users: created from the command line, passwords hashed with Argon2 (`pwdlib`),
-each a member of the projects they may see."""
+each a member of the projects they may see. A user's session cookies carry their session
+nonce: signing out draws a new one, which ends every session of that user, and a user deleted
+and created again under the same name gets a new one."""
 
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,7 +55,9 @@ def create_user(
         if session.scalar(select(User.id).where(User.username == username)) is not None:
             raise Conflict(f"user {username!r} already exists; delete it first to recreate it")
         members = _projects(session, projects)
-        user = User(username=username, password_hash=_hasher.hash(password))
+        user = User(
+            username=username, password_hash=_hasher.hash(password), session_nonce=secrets.token_hex(16)
+        )
         session.add(user)
         session.flush()
         session.add_all(ProjectMember(user_rowid=user.id, project_rowid=p.id) for p in members)
@@ -96,10 +101,20 @@ def _member_of(session: Session, user_rowid: int) -> list[str]:
     )
 
 
-def authenticate(sessions: sessionmaker[Session], username: str, password: str) -> str | None:
-    """The username when the password is right, else None (the same time either way)."""
+@dataclass(frozen=True)
+class SignedIn:
+    """What a session cookie holds of its user."""
+
+    username: str
+    nonce: str
+
+
+def authenticate(sessions: sessionmaker[Session], username: str, password: str) -> SignedIn | None:
+    """The user when the password is right, else None (the same time either way)."""
     with sessions.begin() as session:
-        user = session.scalar(select(User).where(User.username == username))
+        user = None
+        if USERNAME.match(username):
+            user = session.scalar(select(User).where(User.username == username))
         if user is None:
             _hasher.verify(password, _DUMMY_HASH)
             return None
@@ -108,14 +123,25 @@ def authenticate(sessions: sessionmaker[Session], username: str, password: str) 
             return None
         if rehashed is not None:  # the recommended parameters moved on since it was hashed
             user.password_hash = rehashed
-        return user.username
+        return SignedIn(user.username, user.session_nonce)
 
 
-def visible_projects(sessions: sessionmaker[Session], username: str | None) -> list[str]:
-    """The projects a user belongs to; every project for nobody in particular (an open,
-    loopback dashboard)."""
+def end_sessions(sessions: sessionmaker[Session], username: str) -> None:
+    """Every session of the user ends (a new nonce)."""
+    with sessions.begin() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is not None:
+            user.session_nonce = secrets.token_hex(16)
+
+
+def visible_projects(sessions: sessionmaker[Session], signed_in: SignedIn | None) -> list[str] | None:
+    """The projects a signed-in user belongs to, or None when their session has ended (signed
+    out, or the user deleted); every project for nobody in particular (an open, loopback
+    dashboard)."""
     with sessions() as session:
-        if username is None:
+        if signed_in is None:
             return list(session.scalars(select(Project.name).order_by(Project.id)))
-        user_rowid = session.scalar(select(User.id).where(User.username == username))
-        return [] if user_rowid is None else _member_of(session, user_rowid)
+        user_rowid = session.scalar(
+            select(User.id).where(User.username == signed_in.username, User.session_nonce == signed_in.nonce)
+        )
+        return None if user_rowid is None else _member_of(session, user_rowid)

@@ -59,8 +59,9 @@ def replay_options(
 ) -> ReplayOptions:
     detail = get_trace(sessions, project_rowid, trace_id, retention_days)
     spans = chosen_spans(detail.spans, span_ids)
+    chosen = {span.span_id for span in spans}
     names = sorted({link.name for span_id, link in detail.prompt_links.items()
-                    if link.linked and link.name and any(s.span_id == span_id for s in spans)})  # fmt: skip
+                    if link.linked and link.name and span_id in chosen})  # fmt: skip
     return ReplayOptions(
         trace=detail.trace,
         spans=spans,

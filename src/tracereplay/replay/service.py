@@ -21,7 +21,7 @@ from tracereplay.providers.registry import Providers
 from tracereplay.replay import lifecycle
 from tracereplay.replay.lifecycle import ReplayStatus
 from tracereplay.replay.prompting import PromptRewrite, plan_prompt_replay
-from tracereplay.traces.queries import find_trace, trace_spans
+from tracereplay.traces.queries import checked_id, find_trace, trace_spans
 from tracereplay.traces.scores import ScoreView, scores_of
 
 # Checks of well-known parameters; others pass through to the provider as they are.
@@ -259,7 +259,7 @@ def _find_replay(session: Session, project_rowid: int, replay_id: str) -> tuple[
     row = session.execute(
         select(Replay, Trace)
         .join(Trace, Trace.id == Replay.source_trace_rowid)
-        .where(Replay.replay_id == replay_id, Replay.project_rowid == project_rowid)
+        .where(Replay.replay_id == checked_id(replay_id, 16, "replay"), Replay.project_rowid == project_rowid)
     ).first()
     if row is None:
         raise NotFound(f"replay {replay_id} not found in this project")

@@ -1,11 +1,11 @@
 """Projected timeline of a replayed trace (DESIGN, replay rule 5).
 
-LLM spans take their measured latency. Every other moment moves by the latency change of the
-LLM spans that finished before it: a span's start by those that finished before it started,
-its end by those that finished before it ended. A tool call keeps its duration; a parent grows
-or shrinks with the LLM calls inside it (an agent whose model answered 2 s sooner ends 2 s
-sooner), and still covers its children. The trace's duration delta is what the application
-would have felt.
+LLM spans take their measured latency. A span starts later or sooner by the latency change of
+the LLM spans that finished before it started. A span without children keeps its duration. A
+span with children ends its own trailing time after its last child ends: an agent whose model
+answered 2 s sooner ends 2 s sooner, and one whose tool ran beside the model ends when the
+tool does. Parents still cover their children. The trace's duration delta is what the
+application would have felt.
 """
 
 from __future__ import annotations
@@ -30,20 +30,20 @@ def project(spans: list[TimedSpan]) -> dict[str, tuple[datetime, datetime]]:
         for span in spans
         if span.new_duration is not None
     )
-    projected: dict[str, tuple[datetime, datetime]] = {}
 
     def shift(moment: datetime) -> timedelta:
         return sum((delta for finished, delta in deltas if finished <= moment), timedelta())
 
+    by_id = {span.span_id: span for span in spans}
+    children: dict[str, list[TimedSpan]] = {}
+    for span in spans:
+        if span.parent_span_id in by_id:
+            children.setdefault(str(span.parent_span_id), []).append(span)
+    projected: dict[str, tuple[datetime, datetime]] = {}
     for span in spans:
         start = span.start + shift(span.start)
-        if span.new_duration is not None:
-            end = start + span.new_duration
-        else:
-            end = max(span.end + shift(span.end), start)
-        projected[span.span_id] = (start, end)
-    # Parents stretch to cover their children, deepest first.
-    by_id = {span.span_id: span for span in spans}
+        duration = span.new_duration if span.new_duration is not None else span.end - span.start
+        projected[span.span_id] = (start, start + duration)
 
     def depth(span: TimedSpan) -> int:
         level, parent = 0, span.parent_span_id
@@ -51,10 +51,16 @@ def project(spans: list[TimedSpan]) -> dict[str, tuple[datetime, datetime]]:
             level, parent = level + 1, by_id[parent].parent_span_id
         return level
 
+    # Children before parents: a parent's end follows its last child's, plus its own tail.
     for span in sorted(spans, key=depth, reverse=True):
-        parent = span.parent_span_id
-        if parent in projected:
-            child_start, child_end = projected[span.span_id]
-            parent_start, parent_end = projected[parent]
-            projected[parent] = (min(parent_start, child_start), max(parent_end, child_end))
+        inner = children.get(span.span_id)
+        if not inner:
+            continue
+        start, end = projected[span.span_id]
+        if span.new_duration is None:
+            tail = max(span.end - max(child.end for child in inner), timedelta())
+            end = max(projected[child.span_id][1] for child in inner) + tail
+        first = min(projected[child.span_id][0] for child in inner)
+        last = max(projected[child.span_id][1] for child in inner)
+        projected[span.span_id] = (min(start, first), max(end, last, start))
     return projected

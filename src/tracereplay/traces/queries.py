@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -217,6 +218,9 @@ def _decode_cursor(cursor: str, sort: SortField) -> tuple[Any, int]:
 
 
 def _filters(project_rowid: int, filters: TraceFilter, cutoff: datetime | None) -> list[ColumnElement[bool]]:
+    for name, value in vars(filters).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput(f"{name} holds a NUL character; filter on text without it")
     clauses: list[ColumnElement[bool]] = [Trace.project_rowid == project_rowid]
     if cutoff is not None:
         clauses.append(Trace.start_time >= cutoff)
@@ -289,7 +293,8 @@ def list_traces(
         ).all()
         rowids = [row[0] for row in rows[:limit]]
         found = {trace.id: trace for trace in session.scalars(select(Trace).where(Trace.id.in_(rowids)))}
-        traces = [found[rowid] for rowid in rowids]
+        traces = [found[rowid] for rowid in rowids if rowid in found]  # unless purged meanwhile
+        rowids = [trace.id for trace in traces]
         tags = _tags(session, rowids)
         scores = scores_of(session, rowids)
         models = _models(session, rowids)
@@ -306,7 +311,7 @@ def _models(session: Session, trace_rowids: list[int]) -> dict[int, list[str]]:
     if trace_rowids:
         query = (
             select(Span.trace_rowid, Span.model)
-            .where(Span.trace_rowid.in_(trace_rowids), Span.model.is_not(None))
+            .where(Span.trace_rowid.in_(trace_rowids), Span.kind == "LLM", Span.model.is_not(None))
             .group_by(Span.trace_rowid, Span.model)
             .order_by(Span.model)
         )
@@ -321,7 +326,7 @@ class SeriesBucket:
 
     start: datetime
     traces: int
-    cost: float | None  # None when no trace in it has a known cost
+    cost: float | None  # None when a trace in it has no known cost (or there are none)
     mean_duration_ms: float | None
 
 
@@ -357,13 +362,21 @@ def trace_series(
             .where(*clauses, Trace.start_time >= start, Trace.start_time <= end)
             .group_by("bucket")
         ).all()  # fmt: skip
-    found = {min(int(bucket), buckets - 1): row for bucket, *row in rows}
+    # Slices by number; one computed just past either end (rounding, a trace at `end` itself)
+    # joins the nearest slice rather than being lost.
+    found: dict[int, list[tuple[int, float | None, int, float | None]]] = defaultdict(list)
+    for bucket, count, cost, priced, mean in rows:
+        found[max(0, min(int(bucket), buckets - 1))].append((count, cost, priced, mean))
     series = []
     for number in range(buckets):
-        count, cost, priced, mean = found.get(number, (0, None, 0, None))
-        at = start + timedelta(milliseconds=width_ms * number)
-        known = float(cost) if priced and cost is not None else None
-        series.append(SeriesBucket(at, count, known, None if mean is None else float(mean)))
+        parts = found.get(number, [])
+        count = sum(part[0] for part in parts)
+        priced = sum(part[2] for part in parts)
+        # A slice's cost is known only when every trace in it has one: never a partial sum.
+        cost = sum(float(part[1] or 0) for part in parts) if count and priced == count else None
+        timed = [(float(part[3]), part[0]) for part in parts if part[3] is not None]
+        mean = sum(m * n for m, n in timed) / sum(n for _, n in timed) if timed else None
+        series.append(SeriesBucket(start + timedelta(milliseconds=width_ms * number), count, cost, mean))
     return series
 
 
@@ -376,9 +389,21 @@ def _tags(session: Session, trace_rowids: list[int]) -> dict[int, list[str]]:
     return tags
 
 
+HEX = re.compile(r"[0-9a-f]+")
+
+
+def checked_id(value: str, digits: int, what: str) -> str:
+    """An OpenTelemetry-style id in lower case, or NotFound: anything else names nothing (and a
+    NUL byte, say, never reaches the database)."""
+    lowered = value.lower()
+    if len(lowered) != digits or not HEX.fullmatch(lowered):
+        raise NotFound(f"{what} {value[:80]!r} not found: a {what} id is {digits} hex digits")
+    return lowered
+
+
 def find_trace(session: Session, project_rowid: int, trace_id: str, retention_days: int = 0) -> Trace:
     """The trace, or NotFound saying why (unknown id, or outside the retention window)."""
-    trace_id = trace_id.lower()
+    trace_id = checked_id(trace_id, 32, "trace")
     trace = session.scalar(
         select(Trace).where(Trace.project_rowid == project_rowid, Trace.trace_id == trace_id)
     )
@@ -440,7 +465,7 @@ def get_trace(
         scores = scores_of(session, [trace.id]).get(trace.id, [])
         view = TraceView.of(trace, _tags(session, [trace.id])[trace.id], scores)
         links = resolve_links(session, project_rowid, spans)
-    view = dataclasses.replace(view, models=sorted({span.model for span in spans if span.model}))
+    view = dataclasses.replace(view, models=sorted({s.model for s in spans if s.kind == "LLM" and s.model}))
     return TraceDetail(view, spans, span_tree(spans), replay_ids, links, scores)
 
 
@@ -451,7 +476,7 @@ def get_span(
     with sessions() as session:
         trace = find_trace(session, project_rowid, trace_id, retention_days)
         stored = session.scalar(
-            select(Span).where(Span.trace_rowid == trace.id, Span.span_id == span_id.lower())
+            select(Span).where(Span.trace_rowid == trace.id, Span.span_id == checked_id(span_id, 16, "span"))
         )
         if stored is None:
             raise NotFound(f"span {span_id} not found in trace {trace.trace_id}")

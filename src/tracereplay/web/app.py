@@ -23,13 +23,14 @@ from tracereplay import __version__
 from tracereplay.context import AppContext
 from tracereplay.errors import NotFound, TraceReplayError, Unauthorized
 from tracereplay.projects.service import Principal, find_project
-from tracereplay.projects.users import authenticate, visible_projects
+from tracereplay.projects.users import SignedIn, authenticate, end_sessions, visible_projects
 from tracereplay.web.format import FILTERS
 from tracereplay.web.security import (
     CSRF_FIELD,
     SESSION_USER,
     Viewer,
     check_csrf,
+    check_local_host,
     csrf_token,
     session_secret,
     sign_in_required,
@@ -51,10 +52,9 @@ def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # everything a trace holds is text, never markup
-        # Recorded messages and attributes have optional keys: a missing one renders as nothing.
         trim_blocks=True,
         lstrip_blocks=True,
-    )
+    )  # the default Undefined: recorded messages have optional keys, a missing one shows nothing
     environment.filters.update(FILTERS)
     return environment
 
@@ -69,11 +69,17 @@ class Pages:
 
     def viewer(self, request: Request) -> Viewer:
         if not self.sign_in:
-            return Viewer(None, visible_projects(self.ctx.sessions, None))
-        username = request.session.get(SESSION_USER)
-        if not isinstance(username, str):
+            check_local_host(request)
+            return Viewer(None, visible_projects(self.ctx.sessions, None) or [])
+        user = request.session.get(SESSION_USER)
+        if not (isinstance(user, list) and len(user) == 2 and all(isinstance(part, str) for part in user)):
             raise SignInRequired()
-        return Viewer(username, visible_projects(self.ctx.sessions, username))
+        signed_in = SignedIn(*user)
+        projects = visible_projects(self.ctx.sessions, signed_in)
+        if projects is None:  # signed out elsewhere, or the user was deleted
+            request.session.clear()
+            raise SignInRequired()
+        return Viewer(signed_in.username, projects)
 
     def principal(self, request: Request, project: str) -> Principal:
         if not self.viewer(request).may_see(project):
@@ -108,10 +114,14 @@ class Pages:
     def error_page(self, request: Request, status: int, message: str) -> Response:
         if request.headers.get("hx-request") == "true":
             return HTMLResponse(f'<p class="notice error" role="alert">{_escape(message)}</p>', status)
+        context = {"status": status, "message": message}
         try:
-            return self.render(request, "error.html", {"status": status, "message": message}, status=status)
+            return self.render(request, "error.html", context, status=status)
         except SignInRequired:
             return _to_sign_in(request)
+        except TraceReplayError:  # who is looking is itself refused (a foreign Host): a bare page
+            bare = {"viewer": Viewer(None, []), "project": None, "csrf_token": "", "csrf_field": CSRF_FIELD}
+            return self.templates.TemplateResponse(request, "error.html", bare | context, status_code=status)
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -188,7 +198,7 @@ def mount_dashboard(app: FastAPI, ctx: AppContext) -> Pages:
                 "csrf_token": csrf_token(request), "csrf_field": CSRF_FIELD, "version": __version__,
             }, status_code=401)  # fmt: skip
         request.session.clear()  # a new session on sign-in: no fixation
-        request.session[SESSION_USER] = user
+        request.session[SESSION_USER] = [user.username, user.nonce]
         return RedirectResponse(_safe_next(next), status_code=303)
 
     @router.post("/logout")
@@ -196,6 +206,9 @@ def mount_dashboard(app: FastAPI, ctx: AppContext) -> Pages:
         request: Request, csrf_token_: Annotated[str | None, Form(alias=CSRF_FIELD)] = None
     ) -> Response:
         check_csrf(request, csrf_token_)
+        user = request.session.get(SESSION_USER)
+        if isinstance(user, list) and user and isinstance(user[0], str):
+            end_sessions(ctx.sessions, user[0])  # this cookie and every copy of it
         request.session.clear()
         return RedirectResponse("/login" if pages.sign_in else "/", status_code=303)
 

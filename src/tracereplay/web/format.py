@@ -48,6 +48,11 @@ def pretty_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
+def compact_json(value: Any) -> str:
+    """A value as one line of JSON text."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
 def is_long(text: str | None) -> bool:
     return text is not None and (len(text) > COLLAPSE_CHARS or text.count("\n") > 20)
 
@@ -82,6 +87,7 @@ FILTERS = {
     "tokens": tokens,
     "timestamp": timestamp,
     "pretty_json": pretty_json,
+    "compact_json": compact_json,
     "is_long": is_long,
     "preview": preview,
     "percent": percent,

@@ -81,7 +81,10 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
     ) -> Response:
         versions = sorted(list_versions(ctx.sessions, principal.project_rowid, name), key=lambda v: v.version)
         shown = get_version(
-            ctx.sessions, principal.project_rowid, name, version=version or versions[-1].version
+            ctx.sessions,
+            principal.project_rowid,
+            name,
+            version=versions[-1].version if version is None else version,
         )
         diff = None
         if base is not None and target is not None:
@@ -117,7 +120,7 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
     async def label_move(request: Request, principal: Project, name: str) -> Response:
         form = await form_fields(request)
         version = form.get("version", "")
-        if not version.isdigit():
+        if not version.isdecimal() or not version.isascii():
             raise Unprocessable("choose the version the label moves to")
         set_label(ctx.sessions, principal.project_rowid, name, form.get("label", "").strip(), int(version))
         return RedirectResponse(f"/p/{principal.project}/prompts/{name}?version={version}", status_code=303)

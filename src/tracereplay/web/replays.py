@@ -1,9 +1,9 @@
 """Replay pages: the form (model with prices and the estimated cost, prompt version, parameters
 pre-filled from the original, one span or all), the request, and a replay's live status."""
 
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -19,10 +19,11 @@ EXTRA_ROWS = 3
 
 
 def _value(text: str) -> Any:
-    """A field's text as the JSON value it spells (0.2, true, null, [..]), else as a string."""
+    """A field's text as the JSON value it spells (0.2, true, null, [..]), else as a string
+    (NaN and Infinity are not JSON: they stay text, as on the command line)."""
     try:
-        return json.loads(text)
-    except ValueError:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
         return text
 
 

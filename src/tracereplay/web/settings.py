@@ -6,11 +6,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from tracereplay.errors import NotFound, TraceReplayError, Unprocessable
+from tracereplay.errors import TraceReplayError, Unprocessable
 from tracereplay.pricing.overrides import delete_price_override, list_price_overrides, set_price_override
 from tracereplay.projects import service as projects
 from tracereplay.projects.service import Principal
-from tracereplay.projects.users import add_member
 from tracereplay.providers.catalog import model_catalog
 from tracereplay.web.app import Pages, form_fields
 
@@ -52,13 +51,11 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
     @router.post("/p/{project}/settings/projects")
     async def project_create(request: Request, principal: Project) -> Response:
         form = await form_fields(request)
+        member = pages.viewer(request).username  # a signed-in user sees what they create
         try:
-            created = projects.create_project(ctx.sessions, form.get("name", "").strip())
+            created = projects.create_project(ctx.sessions, form.get("name", "").strip(), member)
         except TraceReplayError as exc:
             return refused(request, principal, "projects", exc)
-        username = pages.viewer(request).username
-        if username is not None:  # a signed-in user sees what they create
-            add_member(ctx.sessions, username, created.info.project)
         return page(request, principal, created_key=created)
 
     @router.post("/p/{project}/settings/keys")
@@ -72,9 +69,7 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
     @router.post("/p/{project}/settings/keys/{key_id}/revoke")
     async def key_revoke(request: Request, principal: Project, key_id: int) -> Response:
         await form_fields(request)
-        if key_id not in {key.id for key in projects.list_keys(ctx.sessions, principal.project)}:
-            raise NotFound(f"API key {key_id} is not a key of project {principal.project}")
-        projects.revoke_key(ctx.sessions, key_id)
+        projects.revoke_key(ctx.sessions, key_id, principal.project)
         ctx.keys.forget()  # at once here; other servers stop taking it within their cache's 5 s
         return RedirectResponse(f"/p/{principal.project}/settings#keys", status_code=303)
 

@@ -163,14 +163,15 @@ def charts(series: list[SeriesBucket]) -> list[dict[str, Any]]:
     counts = [float(bucket.traces) for bucket in series]
     costs = [bucket.cost for bucket in series]
     latencies = [bucket.mean_duration_ms for bucket in series]
-    known = [c for c in costs if c is not None]
+    # The range's cost is known when every slice with traces has a known cost.
+    complete = all(b.cost is not None for b in series if b.traces)
     weighted = [(b.mean_duration_ms, b.traces) for b in series if b.mean_duration_ms is not None]
     mean = sum(m * n for m, n in weighted) / sum(n for _, n in weighted) if weighted else None
     pairs = list(zip(when, latencies, strict=True))
     return [
         {"label": "Traces", "total": f"{sum(b.traces for b in series):,}",
          "bars": chart_bars(counts, [f"{w}: {c:,.0f} traces" for w, c in zip(when, counts, strict=True)])},
-        {"label": "Cost", "total": cost(sum(known)) if known else "unknown",
+        {"label": "Cost", "total": cost(sum(c or 0 for c in costs)) if complete else "unknown",
          "bars": chart_bars(costs, [f"{w}: {cost(c)}" for w, c in zip(when, costs, strict=True)])},
         {"label": "Mean latency", "total": duration(mean),
          "bars": chart_bars(latencies, [f"{w}: {duration(m)}" for w, m in pairs])},
