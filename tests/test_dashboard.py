@@ -462,9 +462,9 @@ def test_keyboard_only_and_dark(browser: Browser, demo: RunningServer) -> None:
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Enter")  # to the main content
-    for _ in range(40):  # through the filters to the first trace
+    for _ in range(60):  # through the filters to the first demo trace
         page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.closest('table') && document.activeElement.tagName") == "A":
+        if page.evaluate("document.activeElement.textContent") == "weather-agent":
             break
     focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert focused != "none"
