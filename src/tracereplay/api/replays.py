@@ -31,7 +31,11 @@ def replays_router(ctx: AppContext) -> APIRouter:
     )
     def request_replay(trace_id: str, body: ReplayIn, principal: Auth) -> ReplayOut:
         request = ReplayRequest(
-            body.model, body.prompt_template_version_id, body.model_parameters, body.span_ids
+            body.model,
+            body.prompt_template_version_id,
+            body.model_parameters,
+            body.span_ids,
+            strict=body.fidelity == "strict",
         )
         replay = create_replay(
             ctx.sessions,

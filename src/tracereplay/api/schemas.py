@@ -207,6 +207,11 @@ class ReplayIn(BaseModel):
         description="Re-run only these LLM spans (ids); every other span, LLM or not, is copied "
         "as recorded. Absent: every LLM span.",
     )
+    fidelity: Literal["best_effort", "strict"] = Field(
+        default="best_effort",
+        description="`strict` refuses (422, the spans and fields named) a trace whose LLM spans "
+        "did not record their whole request; `best_effort` replays what was recorded.",
+    )
 
 
 class TraceTotalsOut(BaseModel):

@@ -78,6 +78,8 @@ def _pair(
         inputs = (base.input_messages or [], target.input_messages or [])
         pair["input"] = json_diff(*inputs) if detailed else {"kind": "json", "same": inputs[0] == inputs[1]}
         pair["tool_calls"] = tool_call_diff(_calls(base), _calls(target))
+        if "tracereplay.replay.fidelity" in (target.attributes or {}):  # a replayed call's verdict
+            pair["fidelity"] = target.attributes["tracereplay.replay.fidelity"]
         outputs = (_text_output(base), _text_output(target))
     pair["output"] = output_diff(*outputs) if detailed else output_change(*outputs)
     return pair

@@ -128,7 +128,8 @@ def to_openai_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any
 
 def _to_openai_part(part: dict[str, Any]) -> dict[str, Any]:
     if part.get("type") == "image" and "url" in part:
-        return {"type": "image_url", "image_url": {"url": part["url"]}}
+        detail = {"detail": part["detail"]} if part.get("detail") else {}
+        return {"type": "image_url", "image_url": {"url": part["url"], **detail}}
     return part  # text parts already match; other kinds are passed on as recorded
 
 

@@ -28,6 +28,7 @@ from tracereplay.ingest.service import Ingestion
 from tracereplay.providers.base import CompletionRequest, CompletionResponse
 from tracereplay.providers.registry import Providers
 from tracereplay.replay import lifecycle
+from tracereplay.replay.fidelity import assess, verdict
 from tracereplay.replay.lifecycle import Attempt, ReplayStatus
 from tracereplay.replay.prompting import PromptRewrite, plan_prompt_replay
 from tracereplay.replay.service import chosen_spans, resolve_span_model
@@ -210,6 +211,7 @@ def _replayed_spans(
         result = results.get(span.span_id)
         if result is not None:
             _apply_result(copy, result)
+            copy.attributes["tracereplay.replay.fidelity"] = verdict(assess(span))
         replayed.append(copy)
     _pass_answers_up(spans, replayed, results)
     return replayed

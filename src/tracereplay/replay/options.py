@@ -16,6 +16,7 @@ from tracereplay.pricing.book import PriceBook
 from tracereplay.prompts.service import PromptVersionView, list_versions
 from tracereplay.providers.catalog import CatalogEntry, model_catalog
 from tracereplay.providers.registry import Providers
+from tracereplay.replay.fidelity import Finding, assess
 from tracereplay.replay.service import chosen_spans
 from tracereplay.traces.queries import TraceView, get_trace
 
@@ -34,6 +35,7 @@ class ReplayOptions:
     recorded_estimate: float | None  # every span on its own recorded model
     prompt_versions: dict[str, list[PromptVersionView]]  # by template name, the ones the spans use
     parameters: dict[str, Any]  # the first re-run span's invocation parameters
+    inexact: list[tuple[SpanRecord, list[Finding]]]  # the spans whose request is not fully known
 
 
 def estimate_cost(book: PriceBook, spans: Sequence[SpanRecord], entry: CatalogEntry | None) -> float | None:
@@ -71,4 +73,5 @@ def replay_options(
         recorded_estimate=estimate_cost(book, spans, None),
         prompt_versions={name: list_versions(sessions, project_rowid, name) for name in names},
         parameters=dict(spans[0].invocation_parameters or {}) if spans else {},
+        inexact=[(span, findings) for span in spans if (findings := assess(span))],
     )

@@ -40,6 +40,7 @@ class ReplayRequest:
     prompt_template_version_id: str | None = None
     model_parameters: dict[str, Any] | None = None
     span_ids: list[str] | None = None  # re-run only these LLM spans; the others are copied
+    strict: bool = False  # refuse unless every LLM span's request is fully known
 
     def overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {
@@ -95,6 +96,24 @@ def chosen_spans(spans: Sequence[SpanRecord], span_ids: Sequence[str] | None) ->
             details={"span_ids": unknown},
         )
     return chosen
+
+
+def refuse_inexact(spans: Sequence[SpanRecord]) -> None:
+    """A strict replay's check: Unprocessable naming every span and field that is not known."""
+    from tracereplay.replay.fidelity import assess
+
+    problems = [
+        {"span_id": span.span_id, "name": span.name, "field": finding.field, "why": finding.why}
+        for span in spans
+        for finding in assess(span)
+    ]
+    if problems:
+        listed = "; ".join(f"{p['name']} ({p['span_id']}) {p['field']}: {p['why']}" for p in problems)
+        raise Unprocessable(
+            f"a strict replay needs every LLM span's request fully recorded, and {listed}; replay "
+            'without "fidelity": "strict" to accept it, or capture exact requests with the SDK',
+            details=problems,
+        )
 
 
 def resolve_span_model(providers: Providers, span: SpanRecord, override: str | None) -> tuple[Provider, str]:
@@ -213,6 +232,8 @@ def create_replay(
             else "it has no LLM span"
         )
         raise Unprocessable(f"trace {trace.trace_id} cannot be replayed: {reason}")
+    if request.strict:
+        refuse_inexact(llm_spans)
     rewrites: dict[str, PromptRewrite] = {}
     if request.prompt_template_version_id is not None:
         rewrites = plan_prompt_replay(sessions, project_rowid, request.prompt_template_version_id, llm_spans)

@@ -41,6 +41,13 @@ _REQUEST_PARAMETERS = {
     "gen_ai.request.choice.count": "n",
 }
 
+# Older or vendor names of request arguments -> the OpenAI API's.
+_OTHER_PARAMETERS = {
+    "gen_ai.openai.request.seed": "seed",
+    "gen_ai.openai.request.service_tier": "service_tier",
+    "gen_ai.user": "user",
+}
+
 # The semconv's finish reasons, in the OpenAI words every other convention reports.
 _FINISH_REASONS = {"tool_call": "tool_calls"}
 
@@ -100,12 +107,40 @@ def extract(attributes: Attributes, events: Sequence[Event]) -> NormalisedFields
 
 
 def request_parameters(attributes: Attributes) -> dict[str, Any]:
+    """The request arguments a span records, in the OpenAI API's names: `gen_ai.request.*`,
+    the older `gen_ai.openai.request.*`, the response format (a structured-output schema, or
+    only its type) and the end user."""
     parameters = {}
     for key, name in _REQUEST_PARAMETERS.items():
         value = attributes.get(key)
         if value is not None:
             parameters[name] = value
+    for key, name in _OTHER_PARAMETERS.items():
+        if attributes.get(key) is not None:
+            parameters.setdefault(name, attributes[key])
+    response_format = _response_format(attributes)
+    if response_format is not None:
+        parameters["response_format"] = response_format
     return parameters
+
+
+def _response_format(attributes: Attributes) -> dict[str, Any] | None:
+    schema = attributes.get("gen_ai.request.structured_output_schema")
+    if isinstance(schema, str):
+        try:
+            schema = orjson.loads(schema)
+        except orjson.JSONDecodeError:
+            schema = None
+    if isinstance(schema, dict):
+        if schema.get("type") in ("json_object", "json_schema", "text"):
+            return schema  # the whole response_format argument, as OpenLLMetry records it
+        return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    kind = attributes.get("gen_ai.openai.request.response_format")
+    if isinstance(kind, str) and kind:
+        return {"type": kind}  # the type alone: a json_schema one is missing its schema
+    if attributes.get("gen_ai.output.type") == "json":
+        return {"type": "json_object"}
+    return None
 
 
 def token_counts(attributes: Attributes) -> NormalisedFields:
@@ -226,7 +261,8 @@ def _openai_part(part: Any) -> dict[str, Any]:
     if kind == "image_url":
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, Mapping) else image
-        return {"type": "image", "url": url}
+        detail = image.get("detail") if isinstance(image, Mapping) else None
+        return {"type": "image", "url": url, **({"detail": detail} if detail else {})}
     return dict(part)
 
 

@@ -53,6 +53,7 @@ def extract(attributes: Attributes, events: Sequence[Event]) -> NormalisedFields
     if isinstance(parameters, dict):
         fields["invocation_parameters"] = {k: v for k, v in parameters.items() if k not in _NOT_PARAMETERS}
     _indexed(attributes, fields)
+    _image_details(attributes, fields)
     fields.update(
         counted_tokens(
             attributes.get("llm.token_count.prompt"),
@@ -72,6 +73,28 @@ def extract(attributes: Attributes, events: Sequence[Event]) -> NormalisedFields
         fields["output"] = as_text(output_value)
     _hints(attributes, fields)
     return fields
+
+
+def _image_details(attributes: Attributes, fields: NormalisedFields) -> None:
+    """OpenInference's flattened image parts have no `detail` (which changes what the model
+    sees and what it costs); the request body it records as `input.value` does. Only for spans
+    with image parts: the body is parsed for nothing else."""
+    messages = fields.get("input_messages") or []
+    if not any(part.get("type") == "image" for m in messages for part in m.get("parts") or []):
+        return
+    request = parse_json(attributes.get("input.value"))
+    sent = request.get("messages") if isinstance(request, dict) else None
+    if not isinstance(sent, list) or len(sent) != len(messages):
+        return
+    for message, original in zip(messages, sent, strict=True):
+        content = original.get("content") if isinstance(original, dict) else None
+        parts = message.get("parts") or []
+        if not isinstance(content, list) or len(content) != len(parts):
+            continue
+        for part, raw in zip(parts, content, strict=True):
+            image = raw.get("image_url") if isinstance(raw, dict) else None
+            if part.get("type") == "image" and isinstance(image, dict) and image.get("detail"):
+                part["detail"] = image["detail"]
 
 
 def _indexed(attributes: Attributes, fields: NormalisedFields) -> None:

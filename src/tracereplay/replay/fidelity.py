@@ -1,0 +1,119 @@
+"""How faithfully an LLM span can be replayed: `exact` when the request it records is the
+request the app sent, else what is unknown.
+
+What a span does not hold cannot be sent again, and nothing in a span says which request
+arguments its instrumentation left out. So the verdict combines what each instrumentation is
+known not to record (measured: an app sent every argument through the library, and the
+recorded span was read back) with what the span itself gives away: tool calls in its input or
+output but no tool definitions, an image without its `detail`, a JSON-schema response format
+without its schema. Pure functions over span records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tracereplay.ingest.conventions import genai, openinference, openllmetry
+from tracereplay.ingest.records import SpanRecord
+
+# Request arguments each instrumentation drops, by the convention that reads its spans. A span
+# that records one anyway (a newer version) is not held to it.
+NOT_RECORDED: dict[str, tuple[str, ...]] = {
+    # `llm.invocation_parameters` holds every argument of the call, tools beside it.
+    "openinference": (),
+    # opentelemetry-instrumentation-openai (OpenLLMetry / Traceloop)
+    "openllmetry": ("seed", "stop", "tool_choice", "parallel_tool_calls", "logit_bias"),
+    # opentelemetry-instrumentation-openai-v2 (the official OTel GenAI one)
+    "genai": ("tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"),
+}
+OPENLLMETRY_KEYS = ("gen_ai.is_streaming", "gen_ai.openai.api_base")
+LIBRARIES = {
+    "openinference": "OpenInference",
+    "openllmetry": "OpenLLMetry",
+    "genai": "this OpenTelemetry GenAI instrumentation",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One part of the request that a replay cannot send as the app did."""
+
+    field: str  # the request argument: tools, tool_choice, messages, response_format…
+    why: str  # read after the field: "seed: not recorded by OpenLLMetry"
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.why}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "why": self.why}
+
+
+def convention_of(span: SpanRecord) -> str | None:
+    """Which convention's instrumentation recorded the span (None: another producer, such as
+    the JSON API or a replay)."""
+    attributes = span.attributes or {}
+    if openinference.detect(attributes):
+        return "openinference"
+    # Recent OpenLLMetry writes the current GenAI semconv, but keeps keys of its own.
+    if openllmetry.detect(attributes) or any(key in attributes for key in OPENLLMETRY_KEYS):
+        return "openllmetry"
+    if genai.detect(attributes):
+        return "genai"
+    return None
+
+
+def _tool_calls(messages: Iterable[dict[str, Any]] | None) -> list[str]:
+    return [str(call.get("name")) for message in messages or [] for call in message.get("tool_calls") or []]
+
+
+def _images_without_detail(messages: Iterable[dict[str, Any]] | None) -> int:
+    count = 0
+    for message in messages or []:
+        for part in message.get("parts") or []:
+            if (
+                isinstance(part, dict)
+                and part.get("type") in ("image", "image_url")
+                and not part.get("detail")
+            ):
+                count += 1
+    return count
+
+
+def assess(span: SpanRecord) -> list[Finding]:
+    """What is unknown of the request this LLM span recorded; empty: the replay is exact."""
+    convention = convention_of(span)
+    parameters = span.invocation_parameters or {}
+    findings = []
+    for field in NOT_RECORDED.get(convention or "", ()):
+        if field in parameters or (field == "tools" and span.tools):
+            continue
+        library = LIBRARIES[convention or ""]
+        findings.append(Finding(field, f"not recorded by {library}"))
+    calls = _tool_calls(span.input_messages) + _tool_calls(span.output_messages)
+    if calls and not span.tools:
+        names = ", ".join(sorted(set(calls)))
+        told = f"no tool definitions recorded; {len(calls)} tool call(s) in this call name {names}"
+        findings = [f for f in findings if f.field != "tools"] + [Finding("tools", told)]
+    images = _images_without_detail(span.input_messages)
+    if images:
+        findings.append(Finding("messages", f"{images} image(s) recorded without their detail"))
+    response_format = parameters.get("response_format")
+    if (
+        isinstance(response_format, dict)
+        and response_format.get("type") == "json_schema"
+        and not (response_format.get("json_schema"))
+    ):
+        findings.append(
+            Finding("response_format", "a JSON-schema response format recorded without its schema")
+        )
+    return findings
+
+
+def verdict(findings: list[Finding]) -> dict[str, Any]:
+    """As stored on a replayed span and shown: `{"verdict": "exact" | "inexact", "unknown": […]}`."""
+    return {
+        "verdict": "inexact" if findings else "exact",
+        "unknown": [finding.as_dict() for finding in findings],
+    }

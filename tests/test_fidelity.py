@@ -1,0 +1,145 @@
+"""Replay fidelity: an app records one call with tools, an image, a JSON response format and
+non-default parameters through each instrumentation library, against the test LLM server; a
+replay with nothing changed sends that request again, field by field, wherever the library
+recorded it, and names in the span's verdict what it did not. A strict replay of a trace that
+is not exact is refused with the fields named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import RunningServer, start_server, stop_server
+from tests.support.llm_server import LLMServer
+from tests.support.replays import wait_for
+from tests.test_e2e_instrumentation import WEATHER_TOOL, exporting_to
+from tracereplay.ingest.records import SpanRecord
+from tracereplay.replay.fidelity import assess, verdict
+
+IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "high"}}
+REQUEST: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "Answer in JSON."},
+        {"role": "user", "content": [{"type": "text", "text": "What is in this image?"}, IMAGE]},
+    ],
+    "tools": [WEATHER_TOOL],
+    "tool_choice": "auto",
+    "response_format": {"type": "json_object"},
+    "seed": 7,
+    "stop": ["END"],
+    "frequency_penalty": 0.5,
+    "presence_penalty": 0.25,
+    "temperature": 0.3,
+    "top_p": 0.9,
+    "max_tokens": 50,
+    "user": "u-1",
+    "parallel_tool_calls": False,
+}
+# What each library is known to leave out of this request (measured with it: see fidelity.py).
+EXPECTED_UNKNOWN = {
+    "openinference": set(),
+    "otel-genai": {"tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"},
+    "traceloop": {"seed", "stop", "tool_choice", "parallel_tool_calls", "logit_bias", "messages"},
+}
+
+
+@pytest.fixture(scope="module")
+def fidelity_server(
+    tmp_path_factory: pytest.TempPathFactory, _llm_server_session: LLMServer
+) -> Iterator[RunningServer]:
+    home = tmp_path_factory.mktemp("fidelity") / "home"
+    home.mkdir()
+    server = start_server(home, {
+        "TRACEREPLAY_OPENAI_API_KEY": "sk-test-not-a-real-key",
+        "TRACEREPLAY_OPENAI_BASE_URL": _llm_server_session.base_url,
+        "TRACEREPLAY_PROVIDER_MAX_RETRIES": "0",
+    })  # fmt: skip
+    yield server
+    stop_server(server)
+
+
+def record(
+    server: RunningServer, library: str, llm_server: LLMServer, name: str
+) -> tuple[str, dict[str, Any]]:
+    """The app's call through `library`; (trace id, the body the LLM server received)."""
+    client = openai.OpenAI(base_url=llm_server.base_url, api_key="test", max_retries=0)
+    with (
+        exporting_to(server, library) as tracer_provider,
+        tracer_provider.get_tracer("app").start_as_current_span(name),
+    ):
+        client.chat.completions.create(**REQUEST)
+    sent = llm_server.bodies[-1]
+    listed = httpx.get(f"{server.url}/api/v1/traces", params={"name": name}, headers=server.headers).json()
+    return listed["traces"][0]["trace_id"], sent
+
+
+@pytest.mark.filterwarnings("ignore:Support for class-based `config` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("library", ["openinference", "otel-genai", "traceloop"])
+def test_a_replay_sends_what_the_app_sent_and_names_what_it_cannot(
+    library: str, fidelity_server: RunningServer, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    server = fidelity_server
+    trace_id, sent = record(server, library, llm_server, f"fidelity-{library}")
+    api = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+
+    strict = api.post(f"/api/v1/traces/{trace_id}/replays", json={"fidelity": "strict"})
+    if EXPECTED_UNKNOWN[library]:
+        assert strict.status_code == 422, strict.text
+        message = strict.json()["error"]["message"]
+        for field in EXPECTED_UNKNOWN[library]:
+            assert field in message, (field, message)
+    else:
+        assert strict.status_code == 202, strict.text
+        assert wait_for(api, strict.json()["replay_id"])["status"] == "COMPLETED"
+
+    created = api.post(f"/api/v1/traces/{trace_id}/replays", json={})
+    replay = wait_for(api, created.json()["replay_id"])
+    assert replay["status"] == "COMPLETED", replay
+    replayed_request = llm_server.bodies[-1]
+    spans = api.get(f"/api/v1/traces/{replay['result_trace_id']}").json()["spans"]
+    (llm,) = [span for span in spans if span["kind"] == "LLM"]
+    fidelity = llm["attributes"]["tracereplay.replay.fidelity"]
+    unknown = {finding["field"] for finding in fidelity["unknown"]}
+    assert unknown == EXPECTED_UNKNOWN[library], fidelity
+    assert fidelity["verdict"] == ("inexact" if unknown else "exact")
+    for key, value in sent.items():
+        if key not in unknown:
+            assert replayed_request.get(key) == value, (key, replayed_request.get(key), value)
+    api.close()
+
+
+def span(**fields: Any) -> SpanRecord:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return SpanRecord("a" * 32, "b" * 16, None, "chat", now, now, kind="LLM", **fields)
+
+
+def test_tool_calls_without_definitions_are_named() -> None:
+    calls = [{"role": "assistant", "tool_calls": [{"id": "c1", "name": "search_docs", "arguments": "{}"}]},
+             {"role": "tool", "tool_call_id": "c1", "content": "found"}]  # fmt: skip
+    findings = assess(span(input_messages=calls, attributes={"custom": 1}))
+    assert [f.field for f in findings] == ["tools"]
+    assert "1 tool call(s) in this call name search_docs" in findings[0].why
+    assert verdict(assess(span(input_messages=[{"role": "user", "content": "hi"}]))) == {
+        "verdict": "exact", "unknown": []
+    }  # fmt: skip
+    schema_only = span(invocation_parameters={"response_format": {"type": "json_schema"}})
+    assert [f.field for f in assess(schema_only)] == ["response_format"]
+
+
+def test_the_libraries_known_gaps_are_not_held_against_a_span_that_records_them() -> None:
+    recorded = span(attributes={"gen_ai.system": "openai", "gen_ai.operation.name": "chat"},
+                    invocation_parameters={"tool_choice": "auto", "parallel_tool_calls": False,
+                                           "logit_bias": {}, "user": "u"},
+                    tools=[WEATHER_TOOL])  # fmt: skip
+    assert assess(recorded) == []
+    assert {f.field for f in assess(span(attributes={"gen_ai.system": "openai"}))} == {
+        "tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"
+    }  # fmt: skip
