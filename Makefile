@@ -65,8 +65,8 @@ demo: install
 	$(BIN)/tracereplay serve
 
 lint: install-dev
-	$(BIN)/ruff check src sdk tests bench
-	$(BIN)/ruff format --check src sdk tests bench
+	$(BIN)/ruff check src sdk tests bench scripts
+	$(BIN)/ruff format --check src sdk tests bench scripts
 	$(BIN)/mypy
 
 # The dashboard's browser tests drive Debian's chromium through Playwright (never Playwright's
