@@ -143,3 +143,44 @@ def test_the_libraries_known_gaps_are_not_held_against_a_span_that_records_them(
     assert {f.field for f in assess(span(attributes={"gen_ai.system": "openai"}))} == {
         "tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"
     }  # fmt: skip
+
+
+def test_tool_definitions_rebuilt_from_the_calls_only_when_asked(
+    fidelity_server: RunningServer, llm_server: LLMServer
+) -> None:
+    server = fidelity_server
+    trace_id = "c" * 32
+    call = {"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris", "days": 3}'}
+    spans = [{"trace_id": trace_id, "span_id": "d" * 16, "name": "chat", "kind": "LLM",
+              "provider": "openai", "model": "gpt-4o-mini",
+              "start_time": "2026-11-30T10:00:00Z", "end_time": "2026-11-30T10:00:01Z",
+              "input_messages": [{"role": "user", "content": "Weather?"},
+                                 {"role": "assistant", "tool_calls": [call]},
+                                 {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}],
+              "output_messages": [{"role": "assistant", "content": "Sunny."}]}]  # fmt: skip
+    api = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+    assert api.post("/api/v1/spans", json={"spans": spans}).status_code == 200
+
+    def replay(**body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        done = wait_for(api, api.post(f"/api/v1/traces/{trace_id}/replays", json=body).json()["replay_id"])
+        assert done["status"] == "COMPLETED", done
+        (llm,) = api.get(f"/api/v1/traces/{done['result_trace_id']}").json()["spans"]
+        return llm_server.bodies[-1], llm
+
+    sent, llm = replay()
+    assert "tools" not in sent
+    (finding,) = llm["attributes"]["tracereplay.replay.fidelity"]["unknown"]
+    told = "no tool definitions recorded; 1 tool call(s) in this call name get_weather"
+    assert finding == {"field": "tools", "why": told}
+
+    sent, llm = replay(reconstructTools=True)
+    shape = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
+    rebuilt = [{"type": "function", "function": {"name": "get_weather", "parameters": shape}}]
+    assert sent["tools"] == rebuilt and llm["tools"] == rebuilt  # what was sent is what is stored
+    (finding,) = llm["attributes"]["tracereplay.replay.fidelity"]["unknown"]
+    assert finding["why"].startswith("reconstructed from 1 tool call(s) (get_weather)")
+    strict = api.post(
+        f"/api/v1/traces/{trace_id}/replays", json={"fidelity": "strict", "reconstructTools": True}
+    )
+    assert strict.status_code == 422 and "tools" in strict.json()["error"]["message"]
+    api.close()

@@ -36,6 +36,7 @@ def replays_router(ctx: AppContext) -> APIRouter:
             body.model_parameters,
             body.span_ids,
             strict=body.fidelity == "strict",
+            reconstruct_tools=body.reconstruct_tools,
         )
         replay = create_replay(
             ctx.sessions,

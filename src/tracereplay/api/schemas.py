@@ -207,6 +207,12 @@ class ReplayIn(BaseModel):
         description="Re-run only these LLM spans (ids); every other span, LLM or not, is copied "
         "as recorded. Absent: every LLM span.",
     )
+    reconstruct_tools: bool = Field(
+        default=False,
+        alias="reconstructTools",
+        description="Where an LLM span holds tool calls but no tool definitions were recorded, send "
+        "definitions rebuilt from the calls (names and argument shapes; the verdict says so).",
+    )
     fidelity: Literal["best_effort", "strict"] = Field(
         default="best_effort",
         description="`strict` refuses (422, the spans and fields named) a trace whose LLM spans "

@@ -28,7 +28,7 @@ from tracereplay.ingest.service import Ingestion
 from tracereplay.providers.base import CompletionRequest, CompletionResponse
 from tracereplay.providers.registry import Providers
 from tracereplay.replay import lifecycle
-from tracereplay.replay.fidelity import assess, verdict
+from tracereplay.replay.fidelity import assess, reconstructed_tools, verdict
 from tracereplay.replay.lifecycle import Attempt, ReplayStatus
 from tracereplay.replay.prompting import PromptRewrite, plan_prompt_replay
 from tracereplay.replay.service import chosen_spans, resolve_span_model
@@ -56,6 +56,7 @@ class LLMResult:
     parameters: dict[str, Any]
     rewrite: PromptRewrite | None  # the span's input as a new prompt version rendered it
     error: str | None = None
+    tools: list[dict[str, Any]] | None = None  # the definitions sent, when rebuilt from the calls
 
 
 def derived_id(replay_id: str, original: str, length: int) -> str:
@@ -159,9 +160,15 @@ def _run_llm_spans(
                 for name, value in parameters.items()
                 if name in chosen or provider.understands(name)
             }
-        request = CompletionRequest(model, messages, span.tools, parameters)
+        tools = span.tools
+        if not tools and overrides.get("reconstructTools"):
+            tools = reconstructed_tools(span) or None
+        request = CompletionRequest(model, messages, tools, parameters)
         try:
-            return LLMResult(provider.complete(request), provider.name, model, parameters, rewrite)
+            rebuilt = tools if tools is not span.tools else None
+            return LLMResult(
+                provider.complete(request), provider.name, model, parameters, rewrite, tools=rebuilt
+            )
         except TraceReplayError as exc:
             return LLMResult(None, provider.name, model, parameters, rewrite, exc.message)
 
@@ -211,7 +218,9 @@ def _replayed_spans(
         result = results.get(span.span_id)
         if result is not None:
             _apply_result(copy, result)
-            copy.attributes["tracereplay.replay.fidelity"] = verdict(assess(span))
+            copy.attributes["tracereplay.replay.fidelity"] = verdict(
+                assess(span, reconstructing=bool(result.tools))
+            )
         replayed.append(copy)
     _pass_answers_up(spans, replayed, results)
     return replayed
@@ -258,6 +267,8 @@ def _apply_result(span: SpanRecord, result: LLMResult) -> None:
     """An LLM span as the replay ran it: new model, parameters, output and usage; the ingest
     service prices it (cost None until then)."""
     span.provider, span.model, span.invocation_parameters = result.provider, result.model, result.parameters
+    if result.tools:  # what was sent is what is stored
+        span.tools = result.tools
     span.cost = None
     if result.rewrite is not None:  # what was sent, and the version it was rendered from
         span.input_messages = result.rewrite.input_messages

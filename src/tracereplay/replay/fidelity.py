@@ -11,6 +11,7 @@ without its schema. Pure functions over span records.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -81,8 +82,10 @@ def _images_without_detail(messages: Iterable[dict[str, Any]] | None) -> int:
     return count
 
 
-def assess(span: SpanRecord) -> list[Finding]:
-    """What is unknown of the request this LLM span recorded; empty: the replay is exact."""
+def assess(span: SpanRecord, *, reconstructing: bool = False) -> list[Finding]:
+    """What is unknown of the request this LLM span recorded; empty: the replay is exact.
+    `reconstructing`: tool definitions missing beside tool calls are rebuilt from the calls,
+    and said so."""
     convention = convention_of(span)
     parameters = span.invocation_parameters or {}
     findings = []
@@ -95,6 +98,8 @@ def assess(span: SpanRecord) -> list[Finding]:
     if calls and not span.tools:
         names = ", ".join(sorted(set(calls)))
         told = f"no tool definitions recorded; {len(calls)} tool call(s) in this call name {names}"
+        if reconstructing:
+            told = f"reconstructed from {len(calls)} tool call(s) ({names}): names and argument shapes only"
         findings = [f for f in findings if f.field != "tools"] + [Finding("tools", told)]
     images = _images_without_detail(span.input_messages)
     if images:
@@ -109,6 +114,46 @@ def assess(span: SpanRecord) -> list[Finding]:
             Finding("response_format", "a JSON-schema response format recorded without its schema")
         )
     return findings
+
+
+def _shape(value: Any) -> dict[str, Any]:
+    """A JSON Schema of a value's shape (types only, nested objects and arrays followed)."""
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "integer"}
+    if isinstance(value, float):
+        return {"type": "number"}
+    if isinstance(value, str):
+        return {"type": "string"}
+    if isinstance(value, list):
+        return {"type": "array", "items": _shape(value[0])} if value else {"type": "array"}
+    if isinstance(value, dict):
+        return {"type": "object", "properties": {key: _shape(item) for key, item in value.items()}}
+    return {}
+
+
+def reconstructed_tools(span: SpanRecord) -> list[dict[str, Any]]:
+    """Tool definitions rebuilt from the calls a span's input and output hold: each tool's name
+    and the shape of the arguments it was called with (no descriptions, no required keys).
+    Only for a replay that asks for them (`reconstructTools`)."""
+    tools: dict[str, dict[str, Any]] = {}
+    for message in [*(span.input_messages or []), *(span.output_messages or [])]:
+        for call in message.get("tool_calls") or []:
+            name = call.get("name")
+            if not isinstance(name, str) or not name:
+                continue
+            arguments = call.get("arguments")
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments)
+                except ValueError:
+                    arguments = None
+            schema = tools.setdefault(name, {"type": "object", "properties": {}})
+            if isinstance(arguments, dict):
+                schema["properties"].update(_shape(arguments)["properties"])
+    return [{"type": "function", "function": {"name": name, "parameters": schema}}
+            for name, schema in tools.items()]  # fmt: skip
 
 
 def verdict(findings: list[Finding]) -> dict[str, Any]:

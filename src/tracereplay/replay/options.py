@@ -37,6 +37,11 @@ class ReplayOptions:
     parameters: dict[str, Any]  # the first re-run span's invocation parameters
     inexact: list[tuple[SpanRecord, list[Finding]]]  # the spans whose request is not fully known
 
+    @property
+    def tool_definitions_missing(self) -> bool:
+        """Some span holds tool calls but no definitions: `reconstructTools` can rebuild them."""
+        return any(finding.field == "tools" for _, findings in self.inexact for finding in findings)
+
 
 def estimate_cost(book: PriceBook, spans: Sequence[SpanRecord], entry: CatalogEntry | None) -> float | None:
     """The spans' recorded token counts at `entry`'s prices (each span's own model when None)."""

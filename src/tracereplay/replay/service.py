@@ -41,6 +41,7 @@ class ReplayRequest:
     model_parameters: dict[str, Any] | None = None
     span_ids: list[str] | None = None  # re-run only these LLM spans; the others are copied
     strict: bool = False  # refuse unless every LLM span's request is fully known
+    reconstruct_tools: bool = False  # tool definitions rebuilt from the calls where none were recorded
 
     def overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {
@@ -50,6 +51,8 @@ class ReplayRequest:
         }
         if self.span_ids:
             overrides["spanIds"] = [span_id.lower() for span_id in self.span_ids]
+        if self.reconstruct_tools:
+            overrides["reconstructTools"] = True
         return overrides
 
 

@@ -77,7 +77,8 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
             replay = create_replay(
                 ctx.sessions, ctx.providers, principal.project_rowid, trace_id,
                 ReplayRequest(form.get("model") or None, form.get("prompt_version") or None,
-                              parameters_from_form(form) or None, [span] if span else None),
+                              parameters_from_form(form) or None, [span] if span else None,
+                              reconstruct_tools=form.get("reconstruct_tools") == "on"),
                 retention_days=retention, enqueue=ctx.queue.enqueue_replay,
             )  # fmt: skip
         except TraceReplayError as exc:
