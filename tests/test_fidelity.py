@@ -6,6 +6,7 @@ is not exact is refused with the fields named."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.support.replays import wait_for
 from tests.test_e2e_instrumentation import WEATHER_TOOL, exporting_to
 from tracereplay.ingest.records import SpanRecord
 from tracereplay.replay.fidelity import assess, verdict
+from tracereplay_sdk import capturing_http_client
 
 IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "high"}}
 REQUEST: dict[str, Any] = {
@@ -64,10 +66,14 @@ def fidelity_server(
 
 
 def record(
-    server: RunningServer, library: str, llm_server: LLMServer, name: str
+    server: RunningServer, library: str, llm_server: LLMServer, name: str, *, capture: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    """The app's call through `library`; (trace id, the body the LLM server received)."""
-    client = openai.OpenAI(base_url=llm_server.base_url, api_key="test", max_retries=0)
+    """The app's call through `library` (with the SDK's exact capture when `capture`); (trace
+    id, the body the LLM server received)."""
+    http_client = capturing_http_client() if capture else None
+    client = openai.OpenAI(
+        base_url=llm_server.base_url, api_key="test", max_retries=0, http_client=http_client
+    )
     with (
         exporting_to(server, library) as tracer_provider,
         tracer_provider.get_tracer("app").start_as_current_span(name),
@@ -183,4 +189,32 @@ def test_tool_definitions_rebuilt_from_the_calls_only_when_asked(
         f"/api/v1/traces/{trace_id}/replays", json={"fidelity": "strict", "reconstructTools": True}
     )
     assert strict.status_code == 422 and "tools" in strict.json()["error"]["message"]
+    api.close()
+
+
+@pytest.mark.filterwarnings("ignore:Support for class-based `config` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("library", ["openinference", "otel-genai", "traceloop"])
+def test_with_the_sdks_exact_capture_every_library_replays_exactly(
+    library: str, fidelity_server: RunningServer, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    server = fidelity_server
+    trace_id, sent = record(server, library, llm_server, f"captured-{library}", capture=True)
+    api = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+    stored = api.get(f"/api/v1/traces/{trace_id}").json()["spans"]
+    (original,) = [span for span in stored if span["kind"] == "LLM"]
+    assert json.loads(original["attributes"]["tracereplay.request.body"]) == sent  # kept as sent
+    assert original["attributes"]["tracereplay.request.bytes"] > 0
+    assert all("authorization" not in str(value).lower() for value in original["attributes"].values())
+    created = api.post(f"/api/v1/traces/{trace_id}/replays", json={"fidelity": "strict"})
+    assert created.status_code == 202, created.text
+    replay = wait_for(api, created.json()["replay_id"])
+    assert replay["status"] == "COMPLETED", replay
+    assert llm_server.bodies[-1] == sent  # the very request the app sent, every field
+    (llm,) = [
+        s
+        for s in api.get(f"/api/v1/traces/{replay['result_trace_id']}").json()["spans"]
+        if s["kind"] == "LLM"
+    ]
+    assert llm["attributes"]["tracereplay.replay.fidelity"] == {"verdict": "exact", "unknown": []}
     api.close()

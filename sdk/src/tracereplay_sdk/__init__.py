@@ -12,6 +12,7 @@ See docs/sdk.md in the tracereplay repository.
 
 from __future__ import annotations
 
+from tracereplay_sdk.capture import capturing_http_client, request_recorder
 from tracereplay_sdk.prompt import (
     Prompt,
     PromptClient,
@@ -35,10 +36,12 @@ __all__ = [
     "PromptUse",
     "TemplateError",
     "active_use",
+    "capturing_http_client",
     "current_client",
     "init",
     "is_llm_call",
     "prompts",
+    "request_recorder",
 ]
 
 

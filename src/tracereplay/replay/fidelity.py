@@ -29,6 +29,7 @@ NOT_RECORDED: dict[str, tuple[str, ...]] = {
     # opentelemetry-instrumentation-openai-v2 (the official OTel GenAI one)
     "genai": ("tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"),
 }
+CAPTURED = "tracereplay.request.bytes"  # set by the SDK's capturing_http_client with the body
 OPENLLMETRY_KEYS = ("gen_ai.is_streaming", "gen_ai.openai.api_base")
 LIBRARIES = {
     "openinference": "OpenInference",
@@ -85,7 +86,9 @@ def _images_without_detail(messages: Iterable[dict[str, Any]] | None) -> int:
 def assess(span: SpanRecord, *, reconstructing: bool = False) -> list[Finding]:
     """What is unknown of the request this LLM span recorded; empty: the replay is exact.
     `reconstructing`: tool definitions missing beside tool calls are rebuilt from the calls,
-    and said so."""
+    and said so. A request the SDK captured whole is exact, whatever recorded the span."""
+    if CAPTURED in (span.attributes or {}):
+        return []
     convention = convention_of(span)
     parameters = span.invocation_parameters or {}
     findings = []

@@ -30,6 +30,7 @@ from typing import Any, TypedDict
 from tracereplay.ingest.conventions.prompt_links import prompt_link
 
 Attributes = Mapping[str, Any]
+REQUEST_BODY = "tracereplay.request.body"  # an OpenAI request the SDK captured whole
 Event = Mapping[str, Any]
 
 
@@ -106,6 +107,13 @@ def normalise(attributes: Attributes, events: Sequence[Event] = ()) -> Normalise
             merged.setdefault(key, value)
         if convention.exclusive:
             break
+    if REQUEST_BODY in attributes:  # the exact request, captured by the SDK
+        from tracereplay.ingest.conventions import request_body
+
+        exact = request_body.extract(attributes)
+        if exact:
+            parameters = {**merged.get("invocation_parameters", {}), **exact.pop("invocation_parameters", {})}
+            merged.update(exact, invocation_parameters=parameters)
     kind = merged.get("kind")
     if kind not in SPAN_KINDS:
         merged["kind"] = "UNKNOWN"

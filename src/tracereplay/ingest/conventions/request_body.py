@@ -1,0 +1,41 @@
+"""The exact request an app's OpenAI client sent, when the SDK captured it
+(`tracereplay_sdk.capturing_http_client`): `tracereplay.request.body`, the chat-completions
+body as JSON text. What it says of the request (messages, tools, every other argument) wins
+over what the instrumentation library recorded of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracereplay.ingest.conventions import REQUEST_BODY, Attributes, NormalisedFields
+from tracereplay.ingest.conventions.genai import openai_content, openai_tool_calls, parse_json
+
+# Arguments that are not the request's content or parameters.
+_NOT_PARAMETERS = frozenset({"model", "messages", "tools", "stream", "stream_options"})
+
+
+def extract(attributes: Attributes) -> NormalisedFields:
+    body = parse_json(attributes.get(REQUEST_BODY))
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return {}  # not a chat-completions body (another API, or not captured)
+    fields: NormalisedFields = {
+        "input_messages": [_message(m) for m in body["messages"] if isinstance(m, dict)]
+    }
+    if isinstance(body.get("tools"), list):
+        fields["tools"] = body["tools"]
+    fields["invocation_parameters"] = {k: v for k, v in body.items() if k not in _NOT_PARAMETERS}
+    if isinstance(body.get("model"), str):
+        fields["model"] = body["model"]
+    return fields
+
+
+def _message(sent: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": sent.get("role", "user")}
+    openai_content(message, sent.get("content"))
+    calls = openai_tool_calls(sent.get("tool_calls"))
+    if calls:
+        message["tool_calls"] = calls
+    for key in ("tool_call_id", "name"):
+        if sent.get(key) is not None:
+            message[key] = sent[key]
+    return message
