@@ -75,6 +75,7 @@ def record(
         base_url=llm_server.base_url, api_key="test", max_retries=0, http_client=http_client
     )
     with (
+        client,  # closes its HTTP client too
         exporting_to(server, library) as tracer_provider,
         tracer_provider.get_tracer("app").start_as_current_span(name),
     ):
@@ -218,3 +219,32 @@ def test_with_the_sdks_exact_capture_every_library_replays_exactly(
     ]
     assert llm["attributes"]["tracereplay.replay.fidelity"] == {"verdict": "exact", "unknown": []}
     api.close()
+
+
+def test_the_recorder_leaves_credentials_out_and_other_apis_unread() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tracereplay_sdk import request_recorder
+
+    tracer = TracerProvider().get_tracer("app")
+    record = request_recorder(max_bytes=1000)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "api_key": "sk-x", "max_tokens": 5}
+    with tracer.start_as_current_span("chat") as current:
+        record(httpx.Request("POST", "http://gateway/v1/chat/completions", json=body))
+        recorded = dict(current.attributes or {})  # type: ignore[attr-defined]
+    kept = json.loads(str(recorded["tracereplay.request.body"]))
+    assert "api_key" not in kept and kept["max_tokens"] == 5  # a credential, not a parameter
+    assert recorded["tracereplay.request.path"] == "/v1/chat/completions"
+    with tracer.start_as_current_span("big") as big:
+        record(httpx.Request("POST", "http://gateway/v1/chat/completions", content=b"{" * 2000))
+        assert "tracereplay.request.body" not in (big.attributes or {})  # type: ignore[attr-defined]
+    with tracer.start_as_current_span("broken") as broken:
+        record(
+            httpx.Request("POST", "http://gateway/v1/chat/completions", content=b"[" * 900)
+        )  # no exception
+        assert "tracereplay.request.body" not in (broken.attributes or {})  # type: ignore[attr-defined]
+    # Another API's body (Anthropic's Messages) is kept, not read: no claim of exactness from it.
+    other = span(attributes={"gen_ai.system": "anthropic", "tracereplay.request.path": "/v1/messages",
+                             "tracereplay.request.body": json.dumps({"messages": [], "system": "be brief"}),
+                             "tracereplay.request.bytes": 40})  # fmt: skip
+    assert assess(other) != []

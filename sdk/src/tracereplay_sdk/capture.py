@@ -4,8 +4,11 @@ request again whatever the library records.
 
 It works through the clients' own hook: both take an `http_client`, and httpx calls a request
 hook with each request before sending it. Only the body of a POST is recorded (never a header:
-the API key travels in one), as JSON text, when it is at most `max_bytes`; a larger one is
-counted, not recorded.
+the API key travels in one; top-level body keys naming a key, token, secret or password are
+left out too), as JSON text, when it is at most `max_bytes`; a larger one is counted, not
+recorded. It records the prompts whatever the instrumentation's content-capture setting says:
+use it where recording content is allowed. Synchronous clients only (httpx awaits an async
+client's hooks).
 
     client = openai.OpenAI(http_client=tracereplay.capturing_http_client())
 """
@@ -21,6 +24,11 @@ from opentelemetry import trace
 
 BODY = "tracereplay.request.body"  # the request body, JSON text
 SIZE = "tracereplay.request.bytes"  # its size, recorded or not
+PATH = "tracereplay.request.path"  # the API it went to (the server reads chat completions)
+# Top-level body keys left out: credentials some gateways take in the body (`max_tokens` is not one).
+SECRET_KEYS = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth", "authorization",
+                         "secret", "client_secret", "password"})  # fmt: skip
+SECRET_SUFFIXES = ("_api_key", "_secret", "_password", "_access_token")
 MAX_BYTES = 256 * 1024
 
 
@@ -28,29 +36,39 @@ def request_recorder(max_bytes: int = MAX_BYTES) -> Callable[[httpx.Request], No
     """An httpx request hook that records the JSON body of each POST on the current span."""
 
     def record(request: httpx.Request) -> None:
-        span = trace.get_current_span()
-        if request.method != "POST" or not span.is_recording():
-            return
         try:
-            body = request.content  # a body being streamed is not read here: left unrecorded
-        except httpx.RequestNotRead:
+            _record(request, max_bytes)
+        except Exception:  # recording must never fail the app's request
             return
-        span.set_attribute(SIZE, len(body))
-        if len(body) > max_bytes:
-            return
-        try:
-            if not isinstance(json.loads(body), dict):
-                return
-        except ValueError:
-            return
-        span.set_attribute(BODY, body.decode("utf-8"))
 
     return record
 
 
+def _record(request: httpx.Request, max_bytes: int) -> None:
+    span = trace.get_current_span()
+    if request.method != "POST" or not span.is_recording():
+        return
+    try:
+        body = request.content  # a body being streamed is not read here: left unrecorded
+    except httpx.RequestNotRead:
+        return
+    span.set_attribute(SIZE, len(body))
+    span.set_attribute(PATH, request.url.path)
+    if len(body) > max_bytes:
+        return
+    parsed = json.loads(body)
+    if not isinstance(parsed, dict):
+        return
+    secret = [key for key in parsed if key.lower() in SECRET_KEYS or key.lower().endswith(SECRET_SUFFIXES)]
+    if secret:  # a gateway that takes credentials in the body: they are never recorded
+        parsed = {key: value for key, value in parsed.items() if key not in secret}
+        body = json.dumps(parsed).encode()
+    span.set_attribute(BODY, body.decode("utf-8"))
+
+
 def capturing_http_client(max_bytes: int = MAX_BYTES, **options: Any) -> httpx.Client:
     """An `httpx.Client` (with `options`) whose requests are recorded on the current span; give
-    it to `openai.OpenAI(http_client=…)` or `anthropic.Anthropic(http_client=…)`."""
+    it to `openai.OpenAI(http_client=…)`."""
     hooks = dict(options.pop("event_hooks", None) or {})
     hooks["request"] = [*hooks.get("request", []), request_recorder(max_bytes)]
     return httpx.Client(event_hooks=hooks, **options)

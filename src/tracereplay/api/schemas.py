@@ -616,6 +616,7 @@ class SpanPairOut(BaseModel):
     prompt_version: dict[str, Any] | None = Field(None, description="LLM pairs: base, target, changed")
     input: dict[str, Any] | None = Field(None, description="LLM pairs: the input messages' JSON diff")
     tool_calls: dict[str, Any] | None = Field(None, description="LLM pairs: added, removed, changed")
+    fidelity: dict[str, Any] | None = Field(None, description="A replayed call: its fidelity verdict")
     output: dict[str, Any] | None = Field(
         description="Word segments with a similarity, or a JSON diff; null when a side has none"
     )

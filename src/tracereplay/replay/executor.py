@@ -212,7 +212,7 @@ def _replayed_spans(
             parent_span_id=derived_id(replay_id, span.parent_span_id, 16) if span.parent_span_id else None,
             start_time=start,
             end_time=end,
-            attributes={**span.attributes, "tracereplay.source_span_id": span.span_id},
+            attributes={**_copied(span.attributes), "tracereplay.source_span_id": span.span_id},
             trace=hints,
         )
         result = results.get(span.span_id)
@@ -224,6 +224,13 @@ def _replayed_spans(
         replayed.append(copy)
     _pass_answers_up(spans, replayed, results)
     return replayed
+
+
+def _copied(attributes: dict[str, Any]) -> dict[str, Any]:
+    """A span's attributes for its replayed copy: without the request the app captured (the
+    replay sent another) or an earlier replay's verdict."""
+    return {key: value for key, value in attributes.items()
+            if not key.startswith(("tracereplay.request.", "tracereplay.replay.fidelity"))}  # fmt: skip
 
 
 def _answer(messages: list[dict[str, Any]] | None) -> str | None:

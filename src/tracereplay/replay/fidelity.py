@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tracereplay.ingest.conventions import genai, openinference, openllmetry
+from tracereplay.ingest.conventions import genai, openinference, openllmetry, request_body
 from tracereplay.ingest.records import SpanRecord
 
 # Request arguments each instrumentation drops, by the convention that reads its spans. A span
@@ -29,7 +29,6 @@ NOT_RECORDED: dict[str, tuple[str, ...]] = {
     # opentelemetry-instrumentation-openai-v2 (the official OTel GenAI one)
     "genai": ("tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"),
 }
-CAPTURED = "tracereplay.request.bytes"  # set by the SDK's capturing_http_client with the body
 OPENLLMETRY_KEYS = ("gen_ai.is_streaming", "gen_ai.openai.api_base")
 LIBRARIES = {
     "openinference": "OpenInference",
@@ -87,8 +86,8 @@ def assess(span: SpanRecord, *, reconstructing: bool = False) -> list[Finding]:
     """What is unknown of the request this LLM span recorded; empty: the replay is exact.
     `reconstructing`: tool definitions missing beside tool calls are rebuilt from the calls,
     and said so. A request the SDK captured whole is exact, whatever recorded the span."""
-    if CAPTURED in (span.attributes or {}):
-        return []
+    if span.attributes and request_body.extract(span.attributes):
+        return []  # the chat request, as sent: read into this span
     convention = convention_of(span)
     parameters = span.invocation_parameters or {}
     findings = []
@@ -108,11 +107,12 @@ def assess(span: SpanRecord, *, reconstructing: bool = False) -> list[Finding]:
     if images:
         findings.append(Finding("messages", f"{images} image(s) recorded without their detail"))
     response_format = parameters.get("response_format")
-    if (
+    schemaless = (
         isinstance(response_format, dict)
         and response_format.get("type") == "json_schema"
-        and not (response_format.get("json_schema"))
-    ):
+        and not response_format.get("json_schema")
+    )
+    if schemaless or (span.attributes or {}).get("gen_ai.openai.request.response_format") == "json_schema":
         findings.append(
             Finding("response_format", "a JSON-schema response format recorded without its schema")
         )
@@ -150,7 +150,7 @@ def reconstructed_tools(span: SpanRecord) -> list[dict[str, Any]]:
             if isinstance(arguments, str):
                 try:
                     arguments = json.loads(arguments)
-                except ValueError:
+                except (ValueError, RecursionError):
                     arguments = None
             schema = tools.setdefault(name, {"type": "object", "properties": {}})
             if isinstance(arguments, dict):

@@ -40,7 +40,8 @@ class ReplayOptions:
     @property
     def tool_definitions_missing(self) -> bool:
         """Some span holds tool calls but no definitions: `reconstructTools` can rebuild them."""
-        return any(finding.field == "tools" for _, findings in self.inexact for finding in findings)
+        return any(f.field == "tools" and f.why.startswith("no tool definitions recorded")
+                   for _, findings in self.inexact for f in findings)  # fmt: skip
 
 
 def estimate_cost(book: PriceBook, spans: Sequence[SpanRecord], entry: CatalogEntry | None) -> float | None:

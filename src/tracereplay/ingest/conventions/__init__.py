@@ -107,13 +107,10 @@ def normalise(attributes: Attributes, events: Sequence[Event] = ()) -> Normalise
             merged.setdefault(key, value)
         if convention.exclusive:
             break
-    if REQUEST_BODY in attributes:  # the exact request, captured by the SDK
+    if REQUEST_BODY in attributes and merged.get("kind") == "LLM":  # the request the SDK captured
         from tracereplay.ingest.conventions import request_body
 
-        exact = request_body.extract(attributes)
-        if exact:
-            parameters = {**merged.get("invocation_parameters", {}), **exact.pop("invocation_parameters", {})}
-            merged.update(exact, invocation_parameters=parameters)
+        merged.update(request_body.extract(attributes))  # its arguments alone: nothing guessed
     kind = merged.get("kind")
     if kind not in SPAN_KINDS:
         merged["kind"] = "UNKNOWN"

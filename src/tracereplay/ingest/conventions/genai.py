@@ -136,8 +136,8 @@ def _response_format(attributes: Attributes) -> dict[str, Any] | None:
             return schema  # the whole response_format argument, as OpenLLMetry records it
         return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
     kind = attributes.get("gen_ai.openai.request.response_format")
-    if isinstance(kind, str) and kind:
-        return {"type": kind}  # the type alone: a json_schema one is missing its schema
+    if kind in ("json_object", "text"):
+        return {"type": kind}  # a json_schema one without its schema would be refused: not sent
     if attributes.get("gen_ai.output.type") == "json":
         return {"type": "json_object"}
     return None

@@ -1,7 +1,8 @@
 """The exact request an app's OpenAI client sent, when the SDK captured it
 (`tracereplay_sdk.capturing_http_client`): `tracereplay.request.body`, the chat-completions
 body as JSON text. What it says of the request (messages, tools, every other argument) wins
-over what the instrumentation library recorded of it."""
+over what the instrumentation library recorded of it. OpenAI's chat completions only
+(`tracereplay.request.path`): another API's body is kept, not read."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ from typing import Any
 from tracereplay.ingest.conventions import REQUEST_BODY, Attributes, NormalisedFields
 from tracereplay.ingest.conventions.genai import openai_content, openai_tool_calls, parse_json
 
+REQUEST_PATH = "tracereplay.request.path"
 # Arguments that are not the request's content or parameters.
 _NOT_PARAMETERS = frozenset({"model", "messages", "tools", "stream", "stream_options"})
 
 
 def extract(attributes: Attributes) -> NormalisedFields:
+    """The request's fields, or nothing when the body is not a chat-completions request (another
+    API's, such as embeddings or Anthropic's Messages, or cut short)."""
+    path = attributes.get(REQUEST_PATH)
+    if not isinstance(path, str) or not path.endswith("/chat/completions"):
+        return {}
     body = parse_json(attributes.get(REQUEST_BODY))
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-        return {}  # not a chat-completions body (another API, or not captured)
+        return {}
     fields: NormalisedFields = {
         "input_messages": [_message(m) for m in body["messages"] if isinstance(m, dict)]
     }
