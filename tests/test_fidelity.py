@@ -248,3 +248,24 @@ def test_the_recorder_leaves_credentials_out_and_other_apis_unread() -> None:
                              "tracereplay.request.body": json.dumps({"messages": [], "system": "be brief"}),
                              "tracereplay.request.bytes": 40})  # fmt: skip
     assert assess(other) != []
+
+
+def test_gaps_are_held_only_where_they_were_measured_and_guesses_are_named() -> None:
+    # Another provider's call through a GenAI instrumentation: not held to the OpenAI gaps.
+    anthropic = span(provider="anthropic", attributes={"gen_ai.system": "anthropic"})
+    assert assess(anthropic) == []
+    # An image without detail sent through OpenInference or the GenAI events: the app sent none.
+    image = [{"role": "user", "parts": [{"type": "image", "url": "https://example.com/a.png"}]}]
+    assert assess(span(input_messages=image, attributes={"openinference.span.kind": "LLM"})) == []
+    # A format rebuilt from a bare schema, or inferred from gen_ai.output.type, is said to be.
+    schema = span(attributes={"gen_ai.system": "openai", "gen_ai.request.structured_output_schema":
+                              json.dumps({"type": "object", "properties": {}})},
+                  invocation_parameters={"response_format": {"type": "json_schema"}, "tool_choice": "none",
+                                         "parallel_tool_calls": True, "logit_bias": {}, "user": "u"},
+                  tools=[WEATHER_TOOL])  # fmt: skip
+    assert [f.why for f in assess(schema)][-1].startswith("rebuilt from the recorded output schema")
+    inferred = span(attributes={"gen_ai.system": "openai", "gen_ai.output.type": "json"},
+                    invocation_parameters={"response_format": {"type": "json_object"}, "tool_choice": "none",
+                                           "parallel_tool_calls": True, "logit_bias": {}, "user": "u"},
+                    tools=[WEATHER_TOOL])  # fmt: skip
+    assert [f.why for f in assess(inferred)] == ["inferred from gen_ai.output.type"]

@@ -90,8 +90,12 @@ def assess(span: SpanRecord, *, reconstructing: bool = False) -> list[Finding]:
         return []  # the chat request, as sent: read into this span
     convention = convention_of(span)
     parameters = span.invocation_parameters or {}
+    attributes = span.attributes or {}
     findings = []
-    for field in NOT_RECORDED.get(convention or "", ()):
+    # The gaps were measured on the OpenAI instrumentations: another provider's calls (through
+    # an Anthropic or Bedrock instrumentation) are not held to them.
+    measured = (span.provider or "openai").lower() == "openai"
+    for field in NOT_RECORDED.get(convention or "", ()) if measured else ():
         if field in parameters or (field == "tools" and span.tools):
             continue
         library = LIBRARIES[convention or ""]
@@ -103,7 +107,9 @@ def assess(span: SpanRecord, *, reconstructing: bool = False) -> list[Finding]:
         if reconstructing:
             told = f"reconstructed from {len(calls)} tool call(s) ({names}): names and argument shapes only"
         findings = [f for f in findings if f.field != "tools"] + [Finding("tools", told)]
-    images = _images_without_detail(span.input_messages)
+    # An image without `detail` is unknown only where the library drops it; elsewhere the app
+    # sent none (the API's default, auto).
+    images = _images_without_detail(span.input_messages) if convention == "openllmetry" else 0
     if images:
         findings.append(Finding("messages", f"{images} image(s) recorded without their detail"))
     response_format = parameters.get("response_format")
@@ -112,10 +118,25 @@ def assess(span: SpanRecord, *, reconstructing: bool = False) -> list[Finding]:
         and response_format.get("type") == "json_schema"
         and not response_format.get("json_schema")
     )
-    if schemaless or (span.attributes or {}).get("gen_ai.openai.request.response_format") == "json_schema":
+    if schemaless or attributes.get("gen_ai.openai.request.response_format") == "json_schema":
         findings.append(
             Finding("response_format", "a JSON-schema response format recorded without its schema")
         )
+    recorded = genai.parse_json(attributes.get("gen_ai.request.structured_output_schema"))
+    if isinstance(recorded, dict) and recorded.get("type") not in ("json_object", "json_schema", "text"):
+        findings.append(
+            Finding(
+                "response_format",
+                "rebuilt from the recorded output schema: its name and strict flag are unknown",
+            )
+        )
+    elif (
+        "gen_ai.output.type" in attributes
+        and "response_format" in parameters
+        and recorded is None
+        and ("gen_ai.openai.request.response_format" not in attributes)
+    ):
+        findings.append(Finding("response_format", "inferred from gen_ai.output.type"))
     return findings
 
 
