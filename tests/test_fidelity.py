@@ -269,3 +269,20 @@ def test_gaps_are_held_only_where_they_were_measured_and_guesses_are_named() -> 
                                            "parallel_tool_calls": True, "logit_bias": {}, "user": "u"},
                     tools=[WEATHER_TOOL])  # fmt: skip
     assert [f.why for f in assess(inferred)] == ["inferred from gen_ai.output.type"]
+
+
+def test_what_the_replay_sets_itself_is_known_and_a_refusal_stays_readable() -> None:
+    from tracereplay.errors import Unprocessable
+    from tracereplay.replay.service import STRICT_LISTED, refuse_inexact
+
+    openllmetry = span(attributes={"gen_ai.is_streaming": False, "gen_ai.system": "openai"})
+    assert {f.field for f in assess(openllmetry)} == {"seed", "stop", "tool_choice", "parallel_tool_calls",
+                                                      "logit_bias"}  # fmt: skip
+    chosen = {"seed", "stop", "tool_choice", "parallel_tool_calls", "logit_bias"}
+    assert assess(openllmetry, chosen=chosen) == []
+    refuse_inexact([openllmetry], chosen=chosen)  # nothing left unknown: accepted
+    many = [openllmetry] * 5  # 25 findings
+    with pytest.raises(Unprocessable) as refused:
+        refuse_inexact(many)
+    assert refused.value.message.count("not recorded by OpenLLMetry") == STRICT_LISTED
+    assert "and 5 more (see details)" in refused.value.message and len(refused.value.details) == 25  # type: ignore[arg-type]

@@ -123,7 +123,9 @@ def _execute(deps: ReplayDeps, attempt: Attempt) -> None:
     if results is None:  # cancelled, or the sweeper gave this attempt up: write nothing
         return
     trace_id = derived_id(replay_id, "trace", 32)
-    deps.ingest.store_spans(project_rowid, _replayed_spans(replay_id, trace_id, spans, results, hints))
+    chosen = frozenset(overrides.get("modelParameters") or {})
+    replayed = _replayed_spans(replay_id, trace_id, spans, results, hints, chosen)
+    deps.ingest.store_spans(project_rowid, replayed)
     failures = [(span, results[span.span_id]) for span in llm_spans if results[span.span_id].error]
     if failures:
         first = "; ".join(f"{span.name} ({span.span_id}): {result.error}" for span, result in failures[:3])
@@ -164,13 +166,13 @@ def _run_llm_spans(
         if not tools and overrides.get("reconstructTools"):
             tools = reconstructed_tools(span) or None
         request = CompletionRequest(model, messages, tools, parameters)
+        rebuilt = tools if tools is not span.tools else None
         try:
-            rebuilt = tools if tools is not span.tools else None
             return LLMResult(
                 provider.complete(request), provider.name, model, parameters, rewrite, tools=rebuilt
             )
         except TraceReplayError as exc:
-            return LLMResult(None, provider.name, model, parameters, rewrite, exc.message)
+            return LLMResult(None, provider.name, model, parameters, rewrite, exc.message, tools=rebuilt)
 
     results: dict[str, LLMResult] = {}
     with ThreadPoolExecutor(max_workers=min(SPANS_AT_ONCE, max(1, len(llm_spans)))) as pool:
@@ -191,9 +193,11 @@ def _replayed_spans(
     spans: list[SpanRecord],
     results: dict[str, LLMResult],
     hints: TraceHints,
+    chosen: frozenset[str] = frozenset(),
 ) -> list[SpanRecord]:
     """The replayed trace: every span copied under its derived id, on the projected timeline,
-    LLM spans as the replay ran them."""
+    LLM spans as the replay ran them (with their fidelity, `chosen` being the arguments the
+    replay set itself)."""
     timed = []
     for span in spans:
         result = results.get(span.span_id)
@@ -219,7 +223,7 @@ def _replayed_spans(
         if result is not None:
             _apply_result(copy, result)
             copy.attributes["tracereplay.replay.fidelity"] = verdict(
-                assess(span, reconstructing=bool(result.tools))
+                assess(span, reconstructing=bool(result.tools), chosen=chosen)
             )
         replayed.append(copy)
     _pass_answers_up(spans, replayed, results)

@@ -82,10 +82,16 @@ def _images_without_detail(messages: Iterable[dict[str, Any]] | None) -> int:
     return count
 
 
-def assess(span: SpanRecord, *, reconstructing: bool = False) -> list[Finding]:
+def assess(span: SpanRecord, *, reconstructing: bool = False, chosen: Iterable[str] = ()) -> list[Finding]:
     """What is unknown of the request this LLM span recorded; empty: the replay is exact.
     `reconstructing`: tool definitions missing beside tool calls are rebuilt from the calls,
-    and said so. A request the SDK captured whole is exact, whatever recorded the span."""
+    and said so. `chosen`: arguments the replay sets itself (its `modelParameters`), unknown no
+    longer. A request the SDK captured whole is exact, whatever recorded the span."""
+    given = set(chosen)
+    return [finding for finding in _findings(span, reconstructing) if finding.field not in given]
+
+
+def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
     if span.attributes and request_body.extract(span.attributes):
         return []  # the chat request, as sent: read into this span
     convention = convention_of(span)

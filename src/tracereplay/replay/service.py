@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,17 +101,26 @@ def chosen_spans(spans: Sequence[SpanRecord], span_ids: Sequence[str] | None) ->
     return chosen
 
 
-def refuse_inexact(spans: Sequence[SpanRecord]) -> None:
-    """A strict replay's check: Unprocessable naming every span and field that is not known."""
+STRICT_LISTED = 20  # findings spelled out in a strict refusal's message (all are in its details)
+
+
+def refuse_inexact(spans: Sequence[SpanRecord], chosen: Iterable[str] = ()) -> None:
+    """A strict replay's check: Unprocessable naming the spans and fields that are not known
+    (an argument the replay sets itself, in `chosen`, is known)."""
     from tracereplay.replay.fidelity import assess
 
+    given = set(chosen)
     problems = [
         {"span_id": span.span_id, "name": span.name, "field": finding.field, "why": finding.why}
         for span in spans
-        for finding in assess(span)
+        for finding in assess(span, chosen=given)
     ]
     if problems:
-        listed = "; ".join(f"{p['name']} ({p['span_id']}) {p['field']}: {p['why']}" for p in problems)
+        listed = "; ".join(
+            f"{p['name']} ({p['span_id']}) {p['field']}: {p['why']}" for p in problems[:STRICT_LISTED]
+        )
+        if len(problems) > STRICT_LISTED:
+            listed += f"; and {len(problems) - STRICT_LISTED} more (see details)"
         raise Unprocessable(
             f"a strict replay needs every LLM span's request fully recorded, and {listed}; replay "
             'without "fidelity": "strict" to accept it, or capture exact requests with the SDK',
@@ -236,7 +245,7 @@ def create_replay(
         )
         raise Unprocessable(f"trace {trace.trace_id} cannot be replayed: {reason}")
     if request.strict:
-        refuse_inexact(llm_spans)
+        refuse_inexact(llm_spans, chosen=(request.model_parameters or {}).keys())
     rewrites: dict[str, PromptRewrite] = {}
     if request.prompt_template_version_id is not None:
         rewrites = plan_prompt_replay(sessions, project_rowid, request.prompt_template_version_id, llm_spans)
