@@ -19,45 +19,23 @@ Usage: python bench/dashboard.py [--spans 1000000] [--database-url postgresql://
 from __future__ import annotations
 
 import argparse
-import http.client
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import sqlalchemy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.evals import ingest
 from bench.workload import requests
-from tests.conftest import API_KEY, start_server, stop_server
+from tests.conftest import start_server, stop_server
 
 SPANS_PER_TRACE = 9  # k = 4 rounds
 WEEK_NS = 7 * 86_400 * 1_000_000_000
-
-
-def ingest(url: str, payloads: list[bytes] | object, concurrency: int = 4) -> None:
-    host, port = url.removeprefix("http://").split(":")
-    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/x-protobuf"}
-    local = threading.local()
-
-    def send(body: bytes) -> None:
-        connection = getattr(local, "connection", None)
-        if connection is None:
-            connection = local.connection = http.client.HTTPConnection(host, int(port), timeout=300)
-        connection.request("POST", "/v1/traces", body=body, headers=headers)
-        response = connection.getresponse()
-        answer = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{response.status}: {answer[:300]!r}")
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        for future in [pool.submit(send, body) for body in payloads]:  # type: ignore[attr-defined]
-            future.result()
 
 
 def timed(fetch: Callable[[], httpx.Response]) -> float:

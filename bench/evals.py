@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,7 +43,7 @@ EVALUATORS = [
 ]
 
 
-def ingest(url: str, payloads: list[bytes], concurrency: int = 4) -> float:
+def ingest(url: str, payloads: Iterable[bytes], concurrency: int = 4) -> float:
     """Seconds to send `payloads` (each answered after commit) over `concurrency` connections."""
     host, port = url.removeprefix("http://").split(":")
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/x-protobuf"}
