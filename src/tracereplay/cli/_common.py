@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -83,10 +82,9 @@ def project_rowid(ctx: AppContext, name: str | None) -> int:
 
 def parse_parameter(text: str, option: str = "--param") -> tuple[str, object]:
     """`name=value`: the value read as JSON (0.2, 200, true, null, "text"), else as a string."""
+    from tracereplay.replay.service import parameter_value
+
     name, separator, raw = text.partition("=")
     if not separator or not name:
         raise TraceReplayError(f"{option} {text!r}: write it as name=value, e.g. {option} temperature=0")
-    try:
-        return name.strip(), orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return name.strip(), raw
+    return name.strip(), parameter_value(raw)

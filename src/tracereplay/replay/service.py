@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,6 +55,15 @@ class ReplayRequest:
         if self.reconstruct_tools:
             overrides["reconstructTools"] = True
         return overrides
+
+
+def parameter_value(text: str) -> Any:
+    """A parameter typed as text (`--param name=value`, a form field): the JSON value it spells
+    (0.2, 200, true, null, [..]), else the text itself. NaN and Infinity are not JSON: text."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 def validate_parameters(parameters: dict[str, Any]) -> None:

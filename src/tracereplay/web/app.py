@@ -97,7 +97,6 @@ class Pages:
             "csrf_token": csrf_token(request),
             "csrf_field": CSRF_FIELD,
             "version": __version__,
-            "partial": request.headers.get("hx-request") == "true",
         }
         return self.templates.TemplateResponse(request, template, base | context, status_code=status)
 
@@ -112,7 +111,7 @@ class Pages:
         return self.error_page(request, 500, "internal server error; the server log has the details")
 
     def error_page(self, request: Request, status: int, message: str) -> Response:
-        if request.headers.get("hx-request") == "true":
+        if htmx(request):
             return HTMLResponse(f'<p class="notice error" role="alert">{_escape(message)}</p>', status)
         context = {"status": status, "message": message}
         try:
@@ -122,6 +121,11 @@ class Pages:
         except TraceReplayError:  # who is looking is itself refused (a foreign Host): a bare page
             bare = {"viewer": Viewer(None, []), "project": None, "csrf_token": "", "csrf_field": CSRF_FIELD}
             return self.templates.TemplateResponse(request, "error.html", bare | context, status_code=status)
+
+
+def htmx(request: Request) -> bool:
+    """Whether htmx asked for the page (it swaps in a fragment rather than a whole page)."""
+    return request.headers.get("hx-request") == "true"
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -177,10 +181,12 @@ def mount_dashboard(app: FastAPI, ctx: AppContext) -> Pages:
     def login_page(request: Request, next: str | None = None) -> Response:
         if not pages.sign_in:
             return RedirectResponse(_safe_next(next), status_code=303)
-        return pages.templates.TemplateResponse(request, "login.html", {
-            "next": _safe_next(next), "error": None, "csrf_token": csrf_token(request),
-            "csrf_field": CSRF_FIELD, "version": __version__,
-        })  # fmt: skip
+        return login_form(request, next, None)
+
+    def login_form(request: Request, next: str | None, error: str | None, status: int = 200) -> Response:
+        context = {"next": _safe_next(next), "error": error, "csrf_token": csrf_token(request),
+                   "csrf_field": CSRF_FIELD, "version": __version__}  # fmt: skip
+        return pages.templates.TemplateResponse(request, "login.html", context, status_code=status)
 
     @router.post("/login")
     def login(
@@ -193,10 +199,7 @@ def mount_dashboard(app: FastAPI, ctx: AppContext) -> Pages:
         check_csrf(request, csrf_token_)  # no login CSRF: a site cannot sign you in as itself
         user = authenticate(ctx.sessions, username, password)
         if user is None:
-            return pages.templates.TemplateResponse(request, "login.html", {
-                "next": _safe_next(next), "error": "wrong username or password",
-                "csrf_token": csrf_token(request), "csrf_field": CSRF_FIELD, "version": __version__,
-            }, status_code=401)  # fmt: skip
+            return login_form(request, next, "wrong username or password", 401)
         request.session.clear()  # a new session on sign-in: no fixation
         request.session[SESSION_USER] = [user.username, user.nonce]
         return RedirectResponse(_safe_next(next), status_code=303)

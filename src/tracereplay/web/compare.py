@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from tracereplay.compare.render import LABELS
 from tracereplay.compare.service import compare_spans, compare_traces
 from tracereplay.projects.service import Principal
-from tracereplay.web.app import Pages
+from tracereplay.web.app import Pages, htmx
 
 ARROWS = {"up": "▲", "down": "▼", "same": "=", "unknown": "?"}
 
@@ -32,7 +32,7 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
     def pair_diff(
         request: Request, principal: Project, base: str, base_span: str, target: str, target_span: str
     ) -> Response:
-        if request.headers.get("hx-request") != "true":
+        if not htmx(request):
             return RedirectResponse(f"/p/{principal.project}/compare?base={base}&target={target}", 303)
         pair = compare_spans(
             ctx.sessions, principal.project_rowid, (base, base_span), (target, target_span), retention

@@ -3,28 +3,18 @@ pre-filled from the original, one span or all), the request, and a replay's live
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tracereplay.errors import TraceReplayError, Unprocessable
 from tracereplay.projects.service import Principal
 from tracereplay.replay.options import replay_options
-from tracereplay.replay.service import ReplayRequest, create_replay, get_replay
-from tracereplay.web.app import Pages, form_fields
+from tracereplay.replay.service import ReplayRequest, create_replay, get_replay, parameter_value
+from tracereplay.web.app import Pages, form_fields, htmx
 
 # Parameters with their own field; others are key/value rows.
 NAMED_PARAMETERS = ("temperature", "max_tokens", "top_p")
 EXTRA_ROWS = 3
-
-
-def _value(text: str) -> Any:
-    """A field's text as the JSON value it spells (0.2, true, null, [..]), else as a string
-    (NaN and Infinity are not JSON: they stay text, as on the command line)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
 
 
 def parameters_from_form(form: dict[str, str]) -> dict[str, Any]:
@@ -33,7 +23,7 @@ def parameters_from_form(form: dict[str, str]) -> dict[str, Any]:
     for name in NAMED_PARAMETERS:
         text = form.get(name, "").strip()
         if text:
-            value = _value(text)
+            value = parameter_value(text)
             if isinstance(value, str):
                 raise Unprocessable(f"{name} must be a number, not {text!r}")
             chosen[name] = value
@@ -42,7 +32,7 @@ def parameters_from_form(form: dict[str, str]) -> dict[str, Any]:
         if key and key in chosen:
             raise Unprocessable(f"parameter {key!r} is given twice")
         if key:
-            chosen[key] = _value(text) if text else None  # an empty value removes the parameter
+            chosen[key] = parameter_value(text) if text else None  # an empty value removes the parameter
         elif text:
             raise Unprocessable(f"the value {text!r} in row {row + 1} has no parameter name")
     return chosen
@@ -90,7 +80,7 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
     @router.get("/p/{project}/replays/{replay_id}")
     def replay_page(request: Request, principal: Project, replay_id: str) -> Response:
         replay = get_replay(ctx.sessions, principal.project_rowid, replay_id)
-        template = "_replay_status.html" if request.headers.get("hx-request") == "true" else "replay.html"
+        template = "_replay_status.html" if htmx(request) else "replay.html"
         return pages.render(request, template, {
             "project": principal.project, "replay": replay, "finished": replay.status.finished,
         })  # fmt: skip

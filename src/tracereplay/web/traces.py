@@ -22,7 +22,7 @@ from tracereplay.traces.queries import (
     list_traces,
     trace_series,
 )
-from tracereplay.web.app import Pages
+from tracereplay.web.app import Pages, htmx
 from tracereplay.web.format import cost, duration, timestamp
 from tracereplay.web.waterfall import waterfall
 
@@ -125,7 +125,7 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
 
     @router.get("/p/{project}/traces/{trace_id}/spans/{span_id}")
     def span_panel(request: Request, principal: Project, trace_id: str, span_id: str) -> Response:
-        if request.headers.get("hx-request") != "true":
+        if not htmx(request):
             return RedirectResponse(f"/p/{principal.project}/traces/{trace_id}?span={span_id}", 303)
         record, link = get_span(ctx.sessions, principal.project_rowid, trace_id, span_id, retention)
         return pages.render(request, "_span.html", {
