@@ -258,6 +258,9 @@ def test_import_then_list_and_show(tmp_path: Path) -> None:
         child_line = lines_by_name[child]
         assert len(child_line) - len(child_line.lstrip(" │├└─")) > indent, shown
 
+    # Read again with the same mappers, nothing changes (tests/test_conventions.py has one that learnt).
+    assert "9 spans in 3 traces read again; 0 changed" in ok(env, "traces", "renormalise")
+
 
 def test_malformed_import_and_unknown_trace_fail_cleanly(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "home")

@@ -9,6 +9,7 @@ always uninstruments it.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import openai
@@ -16,7 +17,14 @@ import pytest
 
 from tests.support.llm_server import LLMServer, Reply, ToolCall
 from tests.support.otel import Captured, capture
+from tracereplay.context import AppContext
 from tracereplay.ingest.conventions import NormalisedFields, normalise
+from tracereplay.ingest.conventions.genai import parse_json
+from tracereplay.ingest.conventions.reproduce import ALL_PREFIXES, restore, without_reproduced
+from tracereplay.ingest.otlp import build_span
+from tracereplay.ingest.renormalise import renormalise_project
+from tracereplay.projects.service import find_project
+from tracereplay.traces.queries import find_trace, trace_spans
 
 # OpenLLMetry's responses wrapper defines a pydantic model with a class-based `config` the
 # first time it is imported, which happens inside `instrument()`; nothing we can change.
@@ -631,3 +639,122 @@ def test_unknown_span_is_unknown() -> None:
 )  # fmt: skip
 def test_prompt_links_are_read_whatever_the_convention(attributes: dict[str, Any], link: Any) -> None:
     assert normalise(attributes).get("prompt_template") == link
+
+
+# -- what storage keeps --------------------------------------------------------------------
+
+
+def same_attributes(restored: dict[str, Any], raw: dict[str, Any]) -> bool:
+    """Equal key by key; a JSON text equals a re-encoding of the same document."""
+    if restored.keys() != raw.keys():
+        return False
+    return all(a == b or parse_json(a) == parse_json(b) for a, b in zip(
+        (restored[k] for k in raw), raw.values(), strict=True))  # fmt: skip
+
+
+@traceloop_import_warning
+@pytest.mark.parametrize("library", ["openinference", "otel-genai", "traceloop"])
+def test_storage_keeps_every_raw_attribute_its_fields_do_not_reproduce(
+    library: str, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_e2e_instrumentation import instrumentor
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    client = openai.OpenAI(base_url=llm_server.base_url, api_key="test", max_retries=0)
+    with capture(instrumentor(library)) as captured:
+        converse(llm_server)
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}},
+            ]}],
+        )  # fmt: skip
+    for _, raw, events in captured.spans():
+        fields = normalise(raw, events)
+        stored = without_reproduced(raw, fields)
+        # Storage does not keep the content twice: the fields reproduce all the library wrote
+        # (this release of the OTel GenAI instrumentation writes it as events, kept whole).
+        assert not [key for key in stored if key.startswith(ALL_PREFIXES)]
+        # Put back together from storage, the span is what the library sent, value for value.
+        assert same_attributes(restore(stored, fields), raw), (sorted(raw), sorted(stored))
+
+
+LITELLM_TOOL_CALL = {
+    "llm.request.type": "chat",
+    "gen_ai.system": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.prompt.0.role": "user",
+    "gen_ai.prompt.0.content": "Weather in Paris?",
+    "gen_ai.prompt.0.audio_url": "https://example.com/question.wav",  # no mapper reads this
+    "gen_ai.completion.0.role": "assistant",
+    "gen_ai.completion.0.content": "",
+    "gen_ai.completion.0.function_call.name": "get_weather",
+    "gen_ai.completion.0.function_call.arguments": '{"city": "Paris"}',
+}
+
+
+def test_a_key_no_mapper_reads_stays_and_litellm_function_calls_are_read() -> None:
+    raw = LITELLM_TOOL_CALL
+    fields = normalise(raw)
+    assert fields["output_messages"] == [{"role": "assistant", "content": "",
+        "tool_calls": [{"name": "get_weather", "arguments": '{"city": "Paris"}'}]}]  # fmt: skip
+    stored = without_reproduced(raw, fields)
+    for key in ("gen_ai.prompt.0.audio_url", "gen_ai.completion.0.function_call.name",
+                "gen_ai.completion.0.function_call.arguments"):  # fmt: skip
+        assert stored[key] == raw[key]
+    assert "gen_ai.prompt.0.content" not in stored  # restated by the fields, so not kept twice
+    assert restore(stored, fields) == raw
+
+
+def test_a_value_read_in_part_is_kept_whole() -> None:
+    # One text part as a list: the fields say it as plain content, which is not what was sent.
+    raw = {
+        "openinference.span.kind": "LLM",
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.contents.0.message_content.type": "text",
+        "llm.input_messages.0.message.contents.0.message_content.text": "Hi",
+        "llm.tools.0.tool.json_schema": '{"name": "get_weather", "parameters": {"type": "object"}}',
+    }
+    fields = normalise(raw)
+    assert fields["input_messages"] == [{"role": "user", "content": "Hi"}]
+    stored = without_reproduced(raw, fields)
+    assert "llm.input_messages.0.message.role" not in stored
+    for key in ("llm.input_messages.0.message.contents.0.message_content.text",
+                "llm.tools.0.tool.json_schema"):  # fmt: skip
+        assert stored[key] == raw[key]
+    assert restore(stored, fields) == raw
+
+
+def test_stored_spans_are_read_again_once_a_mapper_learns_more(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracereplay.ingest.conventions import openllmetry
+
+    learnt = openllmetry._message_attribute
+
+    def before(messages: dict[str, dict[str, Any]], index: str, field: str, value: Any) -> None:
+        if not field.startswith("function_call."):  # the mapper before it read LiteLLM's calls
+            learnt(messages, index, field, value)
+
+    monkeypatch.setattr(openllmetry, "_message_attribute", before)
+    start = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    end = start + timedelta(seconds=1)
+    span = build_span(trace_id, "00f067aa0ba902b7", None, "litellm-completion", start, end, "OK", None,
+                      dict(LITELLM_TOOL_CALL), None, {})  # fmt: skip
+    assert span.output_messages == [{"role": "assistant", "content": ""}]
+    ctx.bootstrap()
+    project = find_project(ctx.sessions, None).project_rowid
+    ctx.ingest.store_spans(project, [span])
+    monkeypatch.undo()
+
+    done = renormalise_project(ctx.sessions, ctx.ingest, project)
+    assert (done.traces, done.spans, done.changed) == (1, 1, 1)
+    with ctx.sessions() as session:
+        (stored,) = trace_spans(session, find_trace(session, project, trace_id))
+    assert stored.output_messages == [{"role": "assistant", "content": "",
+        "tool_calls": [{"name": "get_weather", "arguments": '{"city": "Paris"}'}]}]  # fmt: skip
+    assert stored.attributes["gen_ai.completion.0.function_call.name"] == "get_weather"
+    assert stored.kind == "LLM" and stored.model == "gpt-4o-mini"
+    assert renormalise_project(ctx.sessions, ctx.ingest, project).changed == 0  # nothing more to learn

@@ -66,6 +66,11 @@ class SpanOut(BaseModel):
     output: str | None
     attributes: dict[str, Any]
     events: list[dict[str, Any]] | None
+    same_call_as: str | None = Field(
+        default=None,
+        description="Another LLM span of the trace that records the same call (an SDK's own telemetry "
+        "beside an instrumentation library's span); the call is counted and replayed through that one",
+    )
 
     prompt: PromptLinkOut | None = Field(
         default=None, description="What `prompt_template`'s link resolves to; null when the span records none"

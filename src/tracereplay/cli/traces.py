@@ -28,6 +28,17 @@ traces_app = typer.Typer(help="Browse stored traces.", no_args_is_help=True)
 app.add_typer(traces_app, name="traces")
 
 
+@traces_app.command("renormalise")
+def traces_renormalise(project: ProjectOption = None) -> None:
+    """Read every stored span of a project again through the conventions (after an upgrade
+    taught a mapper more); spans whose reading changed are stored again."""
+    from tracereplay.ingest.renormalise import renormalise_project
+
+    with open_context() as ctx:
+        done = renormalise_project(ctx.sessions, ctx.ingest, project_rowid(ctx, project))
+    console.print(f"{done.spans} spans in {done.traces} traces read again; {done.changed} changed")
+
+
 @traces_app.command("list")
 def traces_list(
     project: ProjectOption = None,

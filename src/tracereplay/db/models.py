@@ -248,6 +248,9 @@ class Span(Base):
     total_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost: Mapped[float | None] = mapped_column(Float)
     prompt_template: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Another LLM span of the trace that records the same call (SDK telemetry under a library's
+    # span): roll-ups count the call once, through that span (`ingest.same_call`).
+    same_call_as: Mapped[str | None] = mapped_column(String(16))
 
 
 class Evaluator(Base):

@@ -52,7 +52,8 @@ class Subject:
 
     @property
     def llm_spans(self) -> list[SpanRecord]:
-        return [span for span in self.spans if span.kind == "LLM"]
+        """One span per LLM call (a second record of a call, `same_call_as`, is left out)."""
+        return [span for span in self.spans if span.kind == "LLM" and span.same_call_as is None]
 
     @property
     def final_output(self) -> str | None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from tracereplay.ingest.conventions.reproduce import CONTENT_FIELDS
 from tracereplay.ingest.otlp import NORMALISED_FIELDS, TRACE_HINTS, build_span
 from tracereplay.ingest.records import SpanRecord, TraceHints
 
@@ -35,6 +36,9 @@ def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[SpanRecord]:
         for name in NORMALISED_FIELDS:
             if item.get(name) is not None:
                 setattr(record, name, item[name])
+        if any(item.get(name) is not None for name in CONTENT_FIELDS):
+            # The attributes were checked against what they say, not against what replaced it.
+            record.attributes = item.get("attributes") or {}
         for name in TRACE_HINTS:
             if item.get(name) is not None:
                 record.trace = record.trace or TraceHints()

@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tracereplay.errors import InvalidInput
 from tracereplay.ingest.conventions import NormalisedFields, normalise
+from tracereplay.ingest.conventions.reproduce import without_reproduced
 from tracereplay.ingest.records import IncomingLog, SpanRecord, TraceHints
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -128,27 +129,6 @@ def _span_problem(span: Any) -> str | None:
     return None
 
 
-# Flattened message and tool keys, by the normalised field that holds what they say.
-CONTENT_KEYS: dict[str, tuple[str, ...]] = {
-    "input_messages": ("llm.input_messages.", "gen_ai.prompt.", "gen_ai.input.messages",
-                       "gen_ai.system_instructions"),
-    "output_messages": ("llm.output_messages.", "gen_ai.completion.", "gen_ai.output.messages"),
-    "tools": ("llm.tools.", "llm.request.functions.", "gen_ai.tool.definitions"),
-}  # fmt: skip
-
-
-def without_read_content(attributes: dict[str, Any], fields: NormalisedFields) -> dict[str, Any]:
-    """The raw attributes minus the message and tool keys already read into `fields`.
-
-    Those keys restate the normalised messages and tools one value per key; storing both
-    would double every LLM span. Everything else stays exactly as sent.
-    """
-    prefixes = tuple(p for field, keys in CONTENT_KEYS.items() if field in fields for p in keys)
-    if not prefixes:
-        return attributes
-    return {key: value for key, value in attributes.items() if not key.startswith(prefixes)}
-
-
 def normalised_values(fields: NormalisedFields) -> dict[str, Any]:
     """The record fields that come from the conventions' reading of a span."""
     values: dict[str, Any] = {name: fields.get(name) for name in NORMALISED_FIELDS}
@@ -197,7 +177,7 @@ def build_span(
         status_code=status_code,
         status_message=status_message,
         service_name=_text(resource.get("service.name")),
-        attributes=without_read_content(attributes, fields),
+        attributes=without_reproduced(attributes, fields),
         events=events,
         trace=hints,
         **normalised_values(fields),

@@ -31,6 +31,7 @@ from tracereplay.db.upsert import upsert
 from tracereplay.ingest.conventions import normalise
 from tracereplay.ingest.otlp import normalised_values
 from tracereplay.ingest.records import IncomingLog, SpanRecord
+from tracereplay.ingest.same_call import CallSpan, same_calls
 
 SPANS: Table = Span.__table__  # type: ignore[assignment]
 TRACES: Table = Trace.__table__  # type: ignore[assignment]
@@ -110,14 +111,15 @@ def _new_trace(span: SpanRecord) -> dict[str, Any]:
 def _count_span(row: dict[str, Any], span: SpanRecord) -> None:
     """Add one span to what a batch says of its trace."""
     row["span_count"] += 1
-    row["llm_span_count"] += span.kind == "LLM"
     row["error_count"] += span.status_code == "ERROR"
     row["start_time"] = min(row["start_time"], span.start_time)
     row["end_time"] = max(row["end_time"], span.end_time)
-    row["prompt_tokens"] = _add(row["prompt_tokens"], span.prompt_tokens)
-    row["completion_tokens"] = _add(row["completion_tokens"], span.completion_tokens)
-    row["total_tokens"] = _add(row["total_tokens"], span.total_tokens)
-    row["cost"] = _add(row["cost"], span.cost)
+    if span.same_call_as is None:  # a call two spans record counts once
+        row["llm_span_count"] += span.kind == "LLM"
+        row["prompt_tokens"] = _add(row["prompt_tokens"], span.prompt_tokens)
+        row["completion_tokens"] = _add(row["completion_tokens"], span.completion_tokens)
+        row["total_tokens"] = _add(row["total_tokens"], span.total_tokens)
+        row["cost"] = _add(row["cost"], span.cost)
     hints = span.trace
     if hints is not None:
         for key in HINTED:
@@ -208,6 +210,11 @@ def _joined_values(attributes: Any, events: Any, logs: list[dict[str, Any]]) -> 
 SPAN_ROW = SPAN_UPSERT.columns  # a prepared span row: these values, in this order, stored form
 _POSITION = {name: position for position, name in enumerate(SPAN_ROW)}
 TRACE_ROWID, COST = _POSITION["trace_rowid"], _POSITION["cost"]
+KIND, PARENT, MODEL, SAME_CALL = (
+    _POSITION[name] for name in ("kind", "parent_span_id", "model", "same_call_as")
+)
+START, END, INPUT_MESSAGES = _POSITION["start_time"], _POSITION["end_time"], _POSITION["input_messages"]
+PROMPT_TOKENS, COMPLETION_TOKENS = _POSITION["prompt_tokens"], _POSITION["completion_tokens"]
 _SPAN_VALUES = operator.attrgetter(*SPAN_ROW[1:])  # all but the trace row id, from a record
 
 
@@ -240,9 +247,11 @@ class PreparedSpans:
         for position, provider, model, prompt_tokens, completion_tokens in self.unpriced:
             value = cost(provider, model, prompt_tokens, completion_tokens)
             if value is not None:
-                self.rows[position][COST] = value
-                trace = self.traces[self.keys[position][0]]
-                trace["cost"] = _add(trace["cost"], value)
+                row = self.rows[position]
+                row[COST] = value
+                if row[SAME_CALL] is None:  # a call two spans record costs once
+                    trace = self.traces[self.keys[position][0]]
+                    trace["cost"] = _add(trace["cost"], value)
         self.unpriced = []
 
 
@@ -327,18 +336,23 @@ def _join_logs(conn: Connection, project_rowid: int, batch: PreparedSpans) -> se
 
 def _rollup_statement() -> Update:
     s = SPANS.c
+    once = s.same_call_as.is_(None)  # a call two spans record is counted through one of them
+
+    def counted(column: Any) -> Any:
+        return func.sum(case((once, column), else_=None))
+
     totals = (
         select(
             s.trace_rowid.label("trace_rowid"),
             func.min(s.start_time).label("start_time"),
             func.max(s.end_time).label("end_time"),
             func.count().label("span_count"),
-            func.sum(case((s.kind == "LLM", 1), else_=0)).label("llm_span_count"),
+            func.sum(case(((s.kind == "LLM") & once, 1), else_=0)).label("llm_span_count"),
             func.sum(case((s.status_code == "ERROR", 1), else_=0)).label("error_count"),
-            func.sum(s.prompt_tokens).label("prompt_tokens"),
-            func.sum(s.completion_tokens).label("completion_tokens"),
-            func.sum(s.total_tokens).label("total_tokens"),
-            func.sum(s.cost).label("cost"),
+            counted(s.prompt_tokens).label("prompt_tokens"),
+            counted(s.completion_tokens).label("completion_tokens"),
+            counted(s.total_tokens).label("total_tokens"),
+            counted(s.cost).label("cost"),
         )
         .where(s.trace_rowid.in_(bindparam("ids", expanding=True)))
         .group_by(s.trace_rowid)
@@ -428,9 +442,13 @@ def write_spans(conn: Connection, project_rowid: int, batches: Sequence[Prepared
         if missing:
             rowids.update(_trace_rowids(conn, project_rowid, missing))
 
+    stored_before = {row["trace_id"] for row in known}
+    recount |= _same_calls_in_batch(batch, stored_before)
     for (trace_id, _), span_row in zip(batch.keys, batch.rows, strict=True):
         span_row[TRACE_ROWID] = rowids[trace_id]
     SPAN_UPSERT.execute_rows(conn, batch.rows)
+    with_calls = {key[0] for key, row in zip(batch.keys, batch.rows, strict=True) if row[KIND] == "LLM"}
+    recount |= _same_calls_stored(conn, {rowids[t]: t for t in with_calls & stored_before})
     if batch.tags:
         conn.execute(
             upsert(conn.dialect.name, TAGS, ["trace_rowid", "tag"]),
@@ -439,6 +457,52 @@ def write_spans(conn: Connection, project_rowid: int, batches: Sequence[Prepared
     # Traces stored before this batch: their roll-ups must include the spans already there.
     refresh_rollups(conn, [rowids[row["trace_id"]] for row in known] + [rowids[t] for t in recount])
     return len(batch.rows)
+
+
+def _call_span(row: Sequence[Any], span_id: str) -> CallSpan:
+    return CallSpan(span_id, row[PARENT], row[MODEL], row[START], row[END], row[PROMPT_TOKENS],
+                    row[COMPLETION_TOKENS], row[INPUT_MESSAGES] is not None)  # fmt: skip
+
+
+def _same_calls_in_batch(batch: PreparedSpans, stored_before: set[str]) -> set[str]:
+    """Mark the LLM spans of this batch's new traces that restate another's call (all of a
+    new trace's spans are in the batch); returns the traces with such a span."""
+    calls: dict[str, list[tuple[list[Any], CallSpan]]] = {}
+    for (trace_id, span_id), row in zip(batch.keys, batch.rows, strict=True):
+        if row[KIND] == "LLM" and trace_id not in stored_before:
+            calls.setdefault(trace_id, []).append((row, _call_span(row, span_id)))
+    marked = set()
+    for trace_id, spans in calls.items():
+        if len(spans) < 2:
+            continue
+        restates = same_calls([span for _, span in spans])
+        for row, span in spans:  # a producer that knows (a replay) says so itself
+            row[SAME_CALL] = restates.get(span.span_id) or row[SAME_CALL]
+        if restates:
+            marked.add(trace_id)
+    return marked
+
+
+def _same_calls_stored(conn: Connection, traces: dict[int, str]) -> set[str]:
+    """The same for traces stored before this batch, read with their stored LLM spans;
+    returns the traces where a mark changed."""
+    s = SPANS.c
+    changed: set[str] = set()
+    for chunk in _chunks(sorted(traces)):
+        query = select(s.id, s.trace_rowid, s.span_id, s.parent_span_id, s.model, s.start_time, s.end_time,
+                       s.prompt_tokens, s.completion_tokens, s.input_messages.is_not(None),
+                       s.same_call_as).where(s.trace_rowid.in_(chunk), s.kind == "LLM")  # fmt: skip
+        by_trace: dict[int, list[Any]] = {}
+        for row in conn.execute(query).all():
+            by_trace.setdefault(row[1], []).append(row)
+        for trace_rowid, rows in by_trace.items():
+            restates = same_calls([CallSpan(*row[2:10]) for row in rows]) if len(rows) > 1 else {}
+            for row in rows:
+                marked = restates.get(row[2]) or row[10]  # as in a batch: a mark stays
+                if marked != row[10]:
+                    conn.execute(update(SPANS).where(s.id == row[0]).values(same_call_as=marked))
+                    changed.add(traces[trace_rowid])
+    return changed
 
 
 def write_logs(conn: Connection, project_rowid: int, logs: Sequence[IncomingLog]) -> int:

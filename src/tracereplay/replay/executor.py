@@ -122,6 +122,9 @@ def _execute(deps: ReplayDeps, attempt: Attempt) -> None:
     results = _run_llm_spans(deps, attempt, llm_spans, overrides, rewrites)
     if results is None:  # cancelled, or the sweeper gave this attempt up: write nothing
         return
+    for span in spans:  # the other record of a call re-run is written from its result
+        if span.same_call_as in results and span.span_id not in results:
+            results[span.span_id] = results[span.same_call_as]
     trace_id = derived_id(replay_id, "trace", 32)
     chosen = frozenset(overrides.get("modelParameters") or {})
     replayed = _replayed_spans(replay_id, trace_id, spans, results, hints, chosen)
@@ -202,10 +205,12 @@ def _replayed_spans(
     for span in spans:
         result = results.get(span.span_id)
         latency = None
-        if result is not None and result.response is not None:
+        if result is not None and result.response is not None and span.same_call_as is None:
             latency = timedelta(milliseconds=result.response.latency_ms)
-        timed.append(TimedSpan(span.span_id, span.parent_span_id, span.start_time, span.end_time, latency))
+        timed.append(TimedSpan(span.span_id, span.parent_span_id, span.start_time, span.end_time, latency,
+                               span.same_call_as))  # fmt: skip
     timeline = project(timed)
+    by_id = {span.span_id: span for span in spans}
     replayed = []
     for span in spans:
         start, end = timeline[span.span_id]
@@ -214,6 +219,7 @@ def _replayed_spans(
             trace_id=trace_id,
             span_id=derived_id(replay_id, span.span_id, 16),
             parent_span_id=derived_id(replay_id, span.parent_span_id, 16) if span.parent_span_id else None,
+            same_call_as=derived_id(replay_id, span.same_call_as, 16) if span.same_call_as else None,
             start_time=start,
             end_time=end,
             attributes={**_copied(span.attributes), "tracereplay.source_span_id": span.span_id},
@@ -222,8 +228,9 @@ def _replayed_spans(
         result = results.get(span.span_id)
         if result is not None:
             _apply_result(copy, result)
+            sent = by_id.get(span.same_call_as or "", span)  # the record of the call that was re-run
             copy.attributes["tracereplay.replay.fidelity"] = verdict(
-                assess(span, reconstructing=bool(result.tools), chosen=chosen)
+                assess(sent, reconstructing=bool(result.tools), chosen=chosen)
             )
         replayed.append(copy)
     _pass_answers_up(spans, replayed, results)

@@ -90,8 +90,11 @@ def validate_parameters(parameters: dict[str, Any]) -> None:
 
 
 def replayable_llm_spans(spans: Sequence[SpanRecord]) -> list[SpanRecord]:
-    """LLM spans whose input was captured: only those can be re-executed."""
-    return [span for span in spans if span.kind == "LLM" and span.input_messages]
+    """LLM spans whose input was captured: only those can be re-executed. A span that restates
+    another's call is not one: the call runs once, through the span that counts it."""
+    return [
+        span for span in spans if span.kind == "LLM" and span.input_messages and span.same_call_as is None
+    ]
 
 
 def chosen_spans(spans: Sequence[SpanRecord], span_ids: Sequence[str] | None) -> list[SpanRecord]:
@@ -246,7 +249,7 @@ def create_replay(
         spans = trace_spans(session, trace)
     llm_spans = chosen_spans(spans, request.span_ids)
     if not llm_spans:
-        total = sum(span.kind == "LLM" for span in spans)
+        total = sum(span.kind == "LLM" and span.same_call_as is None for span in spans)
         reason = (
             f"its {total} LLM span(s) have no recorded input messages (capture message content "
             "in your instrumentation)"

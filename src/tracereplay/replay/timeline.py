@@ -5,7 +5,8 @@ the LLM spans that finished before it started. A span without children keeps its
 span with children ends its own trailing time after its last child ends: an agent whose model
 answered 2 s sooner ends 2 s sooner, and one whose tool ran beside the model ends when the
 tool does. Parents still cover their children. The trace's duration delta is what the
-application would have felt.
+application would have felt. A span that records the same call as another (`same_call_as`)
+keeps its place around that span's new time, and its latency is not counted twice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class TimedSpan:
     start: datetime
     end: datetime
     new_duration: timedelta | None = None  # measured latency, for re-executed LLM spans
+    same_call_as: str | None = None  # the span that records the same call, and took its latency
 
 
 def project(spans: list[TimedSpan]) -> dict[str, tuple[datetime, datetime]]:
@@ -44,6 +46,12 @@ def project(spans: list[TimedSpan]) -> dict[str, tuple[datetime, datetime]]:
         start = span.start + shift(span.start)
         duration = span.new_duration if span.new_duration is not None else span.end - span.start
         projected[span.span_id] = (start, start + duration)
+    for span in spans:
+        call = by_id.get(span.same_call_as or "")
+        if call is not None and span.new_duration is None:
+            call_start, call_end = projected[call.span_id]
+            start = call_start + (span.start - call.start)
+            projected[span.span_id] = (start, max(start, call_end - (call.end - span.end)))
 
     def depth(span: TimedSpan) -> int:
         level, parent = 0, span.parent_span_id

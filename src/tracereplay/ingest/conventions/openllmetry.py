@@ -118,6 +118,12 @@ def _message_attribute(messages: dict[str, dict[str, Any]], index: str, field: s
     elif field == "user":  # text completions record the prompt as gen_ai.prompt.0.user
         message["role"] = "user"
         message["_content"] = value
+    elif field.startswith("function_call."):  # LiteLLM: the older single function call
+        name = field[14:]
+        if name in ("name", "arguments"):
+            message.setdefault("_function_call", {})[name] = (
+                arguments_json(value) if name == "arguments" else value
+            )
     elif field.startswith("tool_calls."):
         position, _, name = field[11:].partition(".")
         if name in ("id", "name", "arguments"):
@@ -133,8 +139,11 @@ def _messages(raw: dict[str, dict[str, Any]], default_role: str) -> list[dict[st
         if "_content" in message:
             openai_content(message, _parts_or_text(message.pop("_content")))
         calls = message.pop("_calls", None)
+        function_call = message.pop("_function_call", None)
         if calls:
             message["tool_calls"] = [calls[i] for i in in_order(calls)]
+        elif function_call:
+            message["tool_calls"] = [function_call]
         messages.append(message)
     return messages
 
