@@ -10,9 +10,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.support.llm_server import LLMServer
@@ -59,6 +63,8 @@ def fidelity_server(
     server = start_server(home, {
         "TRACEREPLAY_OPENAI_API_KEY": "sk-test-not-a-real-key",
         "TRACEREPLAY_OPENAI_BASE_URL": _llm_server_session.base_url,
+        "TRACEREPLAY_ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key",
+        "TRACEREPLAY_ANTHROPIC_BASE_URL": _llm_server_session.anthropic_base_url,
         "TRACEREPLAY_PROVIDER_MAX_RETRIES": "0",
     })  # fmt: skip
     yield server
@@ -243,9 +249,11 @@ def test_the_recorder_leaves_credentials_out_and_other_apis_unread() -> None:
             httpx.Request("POST", "http://gateway/v1/chat/completions", content=b"[" * 900)
         )  # no exception
         assert "tracereplay.request.body" not in (broken.attributes or {})  # type: ignore[attr-defined]
-    # Another API's body (Anthropic's Messages) is kept, not read: no claim of exactness from it.
-    other = span(attributes={"gen_ai.system": "anthropic", "tracereplay.request.path": "/v1/messages",
-                             "tracereplay.request.body": json.dumps({"messages": [], "system": "be brief"}),
+    # Anthropic's Messages are read (below); another API's body is kept, not read: no claim of
+    # exactness from it.
+    other = span(attributes={"gen_ai.system": "openai", "gen_ai.is_streaming": False,
+                             "tracereplay.request.path": "/v1/responses",
+                             "tracereplay.request.body": json.dumps({"input": "hi", "seed": 1}),
                              "tracereplay.request.bytes": 40})  # fmt: skip
     assert assess(other) != []
 
@@ -286,3 +294,140 @@ def test_what_the_replay_sets_itself_is_known_and_a_refusal_stays_readable() -> 
         refuse_inexact(many)
     assert refused.value.message.count("not recorded by OpenLLMetry") == STRICT_LISTED
     assert "and 5 more (see details)" in refused.value.message and len(refused.value.details) == 25  # type: ignore[arg-type]
+
+
+# -- Anthropic ------------------------------------------------------------------------------
+
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+CLAUDE_REQUEST: dict[str, Any] = {
+    "model": "claude-sonnet-4-6",
+    "max_tokens": 300,
+    "system": [
+        {"type": "text", "text": "You are a terse weather assistant."},
+        {"type": "text", "text": "Long shared context.", "cache_control": {"type": "ephemeral"}},
+    ],
+    "messages": [
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is in this image, and what is the weather in Paris?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        ]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}},
+        ]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_01", "content": "21C and sunny"},
+            {"type": "text", "text": "Summarise it, please."},
+        ]},
+    ],
+    "tools": [{"name": "get_weather", "description": "Current weather for a city",
+               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+    "tool_choice": {"type": "auto"},
+    "stop_sequences": ["END"],
+    "metadata": {"user_id": "u-1"},
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+}  # fmt: skip
+# The 2.x SDK has no arguments for these: apps send them in the body.
+SAMPLING = {"top_p": 0.95, "top_k": 40}
+EXPECTED_CLAUDE_UNKNOWN = {
+    "openinference": set(),
+    "openllmetry": {"temperature", "top_p", "top_k", "stop_sequences", "tool_choice", "metadata", "thinking",
+                    "cache_control"},
+}  # fmt: skip
+
+
+def record_claude(
+    server: RunningServer, library: str, llm_server: LLMServer, name: str, *, capture: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The app's call through the anthropic SDK and `library` (the SDK's own telemetry on, as by
+    default); (trace id, the body the LLM server received)."""
+    from tests.support.otel import unwrap_leftovers
+    from tests.test_same_call import instrumentor
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{server.url}/v1/traces", headers=server.headers))
+    )
+    tool = instrumentor(library)
+    tool.instrument(tracer_provider=tracer_provider)
+    client = anthropic.Anthropic(
+        base_url=llm_server.anthropic_base_url, api_key="test", max_retries=0,
+        http_client=capturing_http_client(sdk="anthropic") if capture else None,
+        open_telemetry={"tracer_provider": tracer_provider},
+    )  # fmt: skip
+    try:
+        with tracer_provider.get_tracer("app").start_as_current_span(name):
+            client.messages.create(**CLAUDE_REQUEST, extra_body=SAMPLING)
+    finally:
+        client.close()
+        tool.uninstrument()
+        unwrap_leftovers("anthropic")
+        tracer_provider.shutdown()
+    listed = httpx.get(f"{server.url}/api/v1/traces", params={"name": name}, headers=server.headers).json()
+    return listed["traces"][0]["trace_id"], llm_server.bodies[-1]
+
+
+def without_cache_marks(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_cache_marks(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [without_cache_marks(v) for v in value]
+    return value
+
+
+def counted_llm_span(api: httpx.Client, trace_id: str) -> dict[str, Any]:
+    spans = api.get(f"/api/v1/traces/{trace_id}").json()["spans"]
+    (llm,) = [span for span in spans if span["kind"] == "LLM" and span["same_call_as"] is None]
+    return llm
+
+
+@pytest.mark.parametrize("library", ["openinference", "openllmetry"])
+def test_an_anthropic_call_is_replayed_as_sent_where_recorded(
+    library: str, fidelity_server: RunningServer, llm_server: LLMServer
+) -> None:
+    server = fidelity_server
+    trace_id, sent = record_claude(server, library, llm_server, f"claude-{library}")
+    assert sent == {**CLAUDE_REQUEST, **SAMPLING}
+    api = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+    expected = EXPECTED_CLAUDE_UNKNOWN[library]
+    strict = api.post(f"/api/v1/traces/{trace_id}/replays", json={"fidelity": "strict"})
+    if expected:
+        assert strict.status_code == 422, strict.text
+        for field in expected:
+            assert field in strict.json()["error"]["message"]
+    else:
+        assert strict.status_code == 202, strict.text
+        assert wait_for(api, strict.json()["replay_id"])["status"] == "COMPLETED"
+
+    replay = wait_for(api, api.post(f"/api/v1/traces/{trace_id}/replays", json={}).json()["replay_id"])
+    assert replay["status"] == "COMPLETED", replay
+    replayed = llm_server.bodies[-1]
+    fidelity = counted_llm_span(api, replay["result_trace_id"])["attributes"]["tracereplay.replay.fidelity"]
+    assert {finding["field"] for finding in fidelity["unknown"]} == expected, fidelity
+    assert set(replayed) <= set(sent)  # nothing guessed
+    for key, value in sent.items():
+        if key in expected:
+            continue
+        if "cache_control" in expected:  # the marks are unknown, what they marked is not
+            assert without_cache_marks(replayed[key]) == without_cache_marks(value), key
+        else:
+            assert replayed[key] == value, (key, replayed.get(key), value)
+    api.close()
+
+
+@pytest.mark.parametrize("library", ["openinference", "openllmetry"])
+def test_with_the_sdks_exact_capture_an_anthropic_call_replays_exactly(
+    library: str, fidelity_server: RunningServer, llm_server: LLMServer
+) -> None:
+    server = fidelity_server
+    trace_id, sent = record_claude(server, library, llm_server, f"claude-captured-{library}", capture=True)
+    api = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+    original = counted_llm_span(api, trace_id)
+    assert json.loads(original["attributes"]["tracereplay.request.body"]) == sent
+    created = api.post(f"/api/v1/traces/{trace_id}/replays", json={"fidelity": "strict"})
+    assert created.status_code == 202, created.text
+    replay = wait_for(api, created.json()["replay_id"])
+    assert replay["status"] == "COMPLETED", replay
+    assert llm_server.bodies[-1] == sent  # the very request the app sent, every field
+    replayed = counted_llm_span(api, replay["result_trace_id"])
+    assert replayed["attributes"]["tracereplay.replay.fidelity"] == {"verdict": "exact", "unknown": []}
+    api.close()

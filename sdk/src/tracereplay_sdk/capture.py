@@ -10,7 +10,11 @@ recorded. It records the prompts whatever the instrumentation's content-capture 
 use it where recording content is allowed. Synchronous clients only (httpx awaits an async
 client's hooks).
 
-    client = openai.OpenAI(http_client=tracereplay.capturing_http_client())
+    client = openai.OpenAI(http_client=tracereplay_sdk.capturing_http_client())
+    client = anthropic.Anthropic(http_client=tracereplay_sdk.capturing_http_client(sdk="anthropic"))
+
+With the anthropic SDK's own telemetry on (2.x), the body lands on the SDK's span, the current
+one while the request is sent; the server counts the call through the span holding the body.
 """
 
 from __future__ import annotations
@@ -48,10 +52,7 @@ def _record(request: httpx.Request, max_bytes: int) -> None:
     span = trace.get_current_span()
     if request.method != "POST" or not span.is_recording():
         return
-    try:
-        body = request.content  # a body being streamed is not read here: left unrecorded
-    except httpx.RequestNotRead:
-        return
+    body = request.content  # a body being streamed raises here (RequestNotRead): left unrecorded
     span.set_attribute(SIZE, len(body))
     span.set_attribute(PATH, request.url.path)
     if len(body) > max_bytes:
@@ -66,9 +67,21 @@ def _record(request: httpx.Request, max_bytes: int) -> None:
     span.set_attribute(BODY, body.decode("utf-8"))
 
 
-def capturing_http_client(max_bytes: int = MAX_BYTES, **options: Any) -> httpx.Client:
-    """An `httpx.Client` (with `options`) whose requests are recorded on the current span; give
-    it to `openai.OpenAI(http_client=…)`."""
+def capturing_http_client(max_bytes: int = MAX_BYTES, *, sdk: str = "openai", **options: Any) -> Any:
+    """An HTTP client (with `options`) whose requests are recorded on the current span: give it
+    to `openai.OpenAI(http_client=…)`, or with `sdk="anthropic"` to
+    `anthropic.Anthropic(http_client=…)` (an `httpx2.Client` for the anthropic SDK 2.x, which
+    sends through httpx2; an `httpx.Client` for earlier releases)."""
+    if sdk not in ("openai", "anthropic"):
+        raise ValueError(f"sdk is 'openai' or 'anthropic', not {sdk!r}")
+    module: Any = httpx
+    if sdk == "anthropic":
+        try:
+            import httpx2  # the anthropic SDK 2.x's HTTP client (same API as httpx)
+
+            module = httpx2
+        except ImportError:
+            pass
     hooks = dict(options.pop("event_hooks", None) or {})
     hooks["request"] = [*hooks.get("request", []), request_recorder(max_bytes)]
-    return httpx.Client(event_hooks=hooks, **options)
+    return module.Client(event_hooks=hooks, **options)

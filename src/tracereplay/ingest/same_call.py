@@ -9,9 +9,10 @@ release of the same model, as a response names it, agrees with its alias) and th
 counts do not disagree. Siblings must both report the same counts: two calls made at once to
 one model would otherwise look alike.
 
-Of the two, the span that holds the input messages counts the call (the outer one when both
-or neither do); the other is stored with `same_call_as` naming it. Roll-ups, the trace list
-and replays count and run the call once, through that span.
+Of the two, the span that holds more of the request counts the call (the body the SDK
+captured, else input messages; the outer one when they hold as much); the other is stored
+with `same_call_as` naming it. Roll-ups, the trace list and replays count and run the call
+once, through that span.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class CallSpan:
     end: Any
     prompt_tokens: int | None
     completion_tokens: int | None
-    has_input: bool
+    detail: int  # what it holds of the request: 2 the body the SDK captured, 1 input messages, 0 neither
 
 
 def _same_model(a: str | None, b: str | None) -> bool:
@@ -85,7 +86,7 @@ def same_calls(spans: Sequence[CallSpan]) -> dict[str, str]:
             continue
         if not _agree(inner, outer, siblings=siblings):
             continue
-        counted, other = (inner, outer) if inner.has_input and not outer.has_input else (outer, inner)
+        counted, other = (inner, outer) if inner.detail > outer.detail else (outer, inner)
         restates[other.span_id] = counted.span_id
         holds.add(outer.span_id)
     # A chain of three (a framework's span, a library's, the SDK's): all point at the one counted.

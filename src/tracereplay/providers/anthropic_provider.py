@@ -171,6 +171,9 @@ def to_anthropic_call(request: CompletionRequest) -> dict[str, Any]:
         call["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
     if parameters.get("user"):
         call["metadata"] = {"user_id": str(parameters["user"])}
+    metadata = parameters.get("metadata")  # Anthropic's own (OpenAI's metadata is another thing)
+    if isinstance(metadata, dict) and metadata and set(metadata) <= {"user_id"}:
+        call["metadata"] = metadata
     extra: dict[str, Any] = {}
     for key, value in parameters.items():
         if key in _MAPPED or key in _OPENAI_ONLY:
@@ -181,42 +184,54 @@ def to_anthropic_call(request: CompletionRequest) -> dict[str, Any]:
     return call
 
 
-def to_anthropic_messages(messages: Iterable[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """Normalised messages -> (system prompt, Messages API turns)."""
-    system: list[str] = []
+def to_anthropic_messages(
+    messages: Iterable[dict[str, Any]],
+) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
+    """Normalised messages -> (system prompt, Messages API turns). A system prompt recorded as
+    blocks (text parts, with their cache marks) is sent as blocks, else as one text."""
+    system: list[dict[str, Any]] = []
+    system_as_blocks = False
     turns: list[dict[str, Any]] = []
     for message in messages:
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_plain_text(message))
+            system_as_blocks = system_as_blocks or bool(message.get("parts"))
+            system.extend(_content_blocks(message))
             continue
         if role == "tool":
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or ""}
-            blocks = _content_blocks(message)
-            if blocks:
-                result["content"] = blocks
-            _append_turn(turns, "user", [result])
+            if message.get("parts"):
+                result["content"] = _content_blocks(message)
+            elif message.get("content"):
+                result["content"] = _plain_text(message)
+            if message.get("is_error") is not None:
+                result["is_error"] = message["is_error"]
+            _append_turn(turns, "user", [result], plain=False)
             continue
         blocks = _content_blocks(message)
+        plain = not message.get("parts") and not message.get("tool_calls")
         if role == "assistant":
             blocks += [_to_tool_use(call) for call in message.get("tool_calls") or []]
-            _append_turn(turns, "assistant", blocks)
+            _append_turn(turns, "assistant", blocks, plain)
         else:
-            _append_turn(turns, "user", blocks)
-    for turn in turns:  # a turn that is one text block is sent as a plain string
+            _append_turn(turns, "user", blocks, plain)
+    for turn in turns:  # a turn that was one text is sent as a plain string, as it came
         blocks = turn["content"]
-        if len(blocks) == 1 and blocks[0]["type"] == "text":
+        if turn.pop("plain") and len(blocks) == 1 and blocks[0]["type"] == "text":
             turn["content"] = blocks[0]["text"]
         elif not blocks:
             turn["content"] = ""
-    return "\n\n".join(s for s in system if s), turns
+    if system_as_blocks:
+        return system, turns
+    return "\n\n".join(block["text"] for block in system if block.get("text")), turns
 
 
-def _append_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+def _append_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]], plain: bool) -> None:
     if turns and turns[-1]["role"] == role:
         turns[-1]["content"].extend(blocks)
+        turns[-1]["plain"] = False
     else:
-        turns.append({"role": role, "content": list(blocks)})
+        turns.append({"role": role, "content": list(blocks), "plain": plain})
 
 
 def _plain_text(message: dict[str, Any]) -> str:
@@ -226,18 +241,31 @@ def _plain_text(message: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
+# Blocks of the Messages API with no normalised form: a span recorded from an Anthropic request
+# holds them as they were sent (`ingest.conventions.anthropic_request`).
+ANTHROPIC_BLOCKS = frozenset(
+    {"document", "thinking", "redacted_thinking", "search_result", "tool_use", "tool_result",
+     "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+     "mcp_tool_use", "mcp_tool_result", "container_upload", "image"}
+)  # fmt: skip
+
+
 def _content_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """Text and image blocks; empty text is left out (the API rejects empty text blocks)."""
+    """Text and image blocks, with their cache marks, and Anthropic's own blocks as recorded;
+    empty text is left out (the API rejects empty text blocks)."""
     if not message.get("parts"):
         text = _plain_text(message)
         return [{"type": "text", "text": text}] if text else []
     blocks = []
     for part in message["parts"]:
+        mark = {"cache_control": part["cache_control"]} if "cache_control" in part else {}
         if part.get("type") == "text":
             if part.get("text"):
-                blocks.append({"type": "text", "text": part["text"]})
+                blocks.append({"type": "text", "text": part["text"], **mark})
         elif part.get("type") == "image" and part.get("url"):
-            blocks.append({"type": "image", "source": _image_source(part["url"])})
+            blocks.append({"type": "image", "source": _image_source(part["url"]), **mark})
+        elif part.get("type") in ANTHROPIC_BLOCKS:
+            blocks.append(dict(part))
     return blocks
 
 

@@ -19,21 +19,35 @@ from typing import Any
 from tracereplay.ingest.conventions import genai, openinference, openllmetry, request_body
 from tracereplay.ingest.records import SpanRecord
 
-# Request arguments each instrumentation drops, by the convention that reads its spans. A span
-# that records one anyway (a newer version) is not held to it.
-NOT_RECORDED: dict[str, tuple[str, ...]] = {
-    # `llm.invocation_parameters` holds every argument of the call, tools beside it.
-    "openinference": (),
-    # opentelemetry-instrumentation-openai (OpenLLMetry / Traceloop)
-    "openllmetry": ("seed", "stop", "tool_choice", "parallel_tool_calls", "logit_bias"),
+# Request arguments each instrumentation drops, by library and the provider called (measured:
+# an app sent every argument through the library, and the recorded span was read back). A span
+# that records one anyway (a newer version) is not held to it. `cache_control`: the cache marks
+# on the system prompt and message blocks.
+NOT_RECORDED: dict[tuple[str, str], tuple[str, ...]] = {
+    # OpenInference: `llm.invocation_parameters` holds every argument of an OpenAI call, tools
+    # beside it; of an Anthropic call, `input.value` holds the call whole.
+    ("openinference", "openai"): (),
+    ("openinference", "anthropic"): (),
+    # opentelemetry-instrumentation-openai / -anthropic (OpenLLMetry / Traceloop)
+    ("openllmetry", "openai"): ("seed", "stop", "tool_choice", "parallel_tool_calls", "logit_bias"),
+    ("openllmetry", "anthropic"): ("temperature", "top_p", "top_k", "stop_sequences", "tool_choice",
+                                   "metadata", "thinking", "cache_control"),
     # opentelemetry-instrumentation-openai-v2 (the official OTel GenAI one)
-    "genai": ("tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"),
-}
-OPENLLMETRY_KEYS = ("gen_ai.is_streaming", "gen_ai.openai.api_base")
+    ("genai", "openai"): ("tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"),
+    # The anthropic SDK's own spans (2.x), with content recording on
+    ("anthropic-sdk", "anthropic"): ("tools", "tool_choice", "temperature", "top_p", "top_k", "metadata",
+                                     "cache_control"),
+}  # fmt: skip
+OPENLLMETRY_KEYS = (
+    "gen_ai.is_streaming",
+    "gen_ai.openai.api_base",
+    "gen_ai.usage.cache_creation.input_tokens",
+)
 LIBRARIES = {
     "openinference": "OpenInference",
     "openllmetry": "OpenLLMetry",
     "genai": "this OpenTelemetry GenAI instrumentation",
+    "anthropic-sdk": "the anthropic SDK's own telemetry",
 }
 
 
@@ -51,9 +65,9 @@ class Finding:
         return {"field": self.field, "why": self.why}
 
 
-def convention_of(span: SpanRecord) -> str | None:
-    """Which convention's instrumentation recorded the span (None: another producer, such as
-    the JSON API or a replay)."""
+def library_of(span: SpanRecord) -> str | None:
+    """Which instrumentation recorded the span (None: another producer, such as the JSON API or
+    a replay)."""
     attributes = span.attributes or {}
     if openinference.detect(attributes):
         return "openinference"
@@ -61,7 +75,7 @@ def convention_of(span: SpanRecord) -> str | None:
     if openllmetry.detect(attributes) or any(key in attributes for key in OPENLLMETRY_KEYS):
         return "openllmetry"
     if genai.detect(attributes):
-        return "genai"
+        return "anthropic-sdk" if any(key.startswith("anthropic.") for key in attributes) else "genai"
     return None
 
 
@@ -82,6 +96,25 @@ def _images_without_detail(messages: Iterable[dict[str, Any]] | None) -> int:
     return count
 
 
+def _cache_marks(messages: Iterable[dict[str, Any]] | None) -> bool:
+    return any(
+        isinstance(part, dict) and "cache_control" in part
+        for message in messages or []
+        for part in message.get("parts") or []
+    )
+
+
+def _emptied_blocks(messages: Iterable[dict[str, Any]] | None) -> list[str]:
+    """Parts a library recorded as a bare type, their content left out (the anthropic SDK's
+    `{"type": "anthropic_image"}`): nothing there can be sent again."""
+    return [
+        str(part["type"])
+        for message in messages or []
+        for part in message.get("parts") or []
+        if isinstance(part, dict) and set(part) == {"type"} and part["type"] not in ("text",)
+    ]
+
+
 def assess(span: SpanRecord, *, reconstructing: bool = False, chosen: Iterable[str] = ()) -> list[Finding]:
     """What is unknown of the request this LLM span recorded; empty: the replay is exact.
     `reconstructing`: tool definitions missing beside tool calls are rebuilt from the calls,
@@ -94,18 +127,19 @@ def assess(span: SpanRecord, *, reconstructing: bool = False, chosen: Iterable[s
 def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
     if span.attributes and request_body.extract(span.attributes):
         return []  # the chat request, as sent: read into this span
-    convention = convention_of(span)
+    library = library_of(span)
     parameters = span.invocation_parameters or {}
     attributes = span.attributes or {}
     findings = []
-    # The gaps were measured on the OpenAI instrumentations: another provider's calls (through
-    # an Anthropic or Bedrock instrumentation) are not held to them.
-    measured = (span.provider or "openai").lower() == "openai"
-    for field in NOT_RECORDED.get(convention or "", ()) if measured else ():
-        if field in parameters or (field == "tools" and span.tools):
+    # Gaps are held only where they were measured: the library, for the provider called.
+    for field in NOT_RECORDED.get((library or "", (span.provider or "openai").lower()), ()):
+        if (
+            field in parameters
+            or (field == "tools" and span.tools)
+            or (field == "cache_control" and _cache_marks(span.input_messages))
+        ):
             continue
-        library = LIBRARIES[convention or ""]
-        findings.append(Finding(field, f"not recorded by {library}"))
+        findings.append(Finding(field, f"not recorded by {LIBRARIES[library or '']}"))
     calls = _tool_calls(span.input_messages) + _tool_calls(span.output_messages)
     if calls and not span.tools:
         names = ", ".join(sorted(set(calls)))
@@ -115,9 +149,17 @@ def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
         findings = [f for f in findings if f.field != "tools"] + [Finding("tools", told)]
     # An image without `detail` is unknown only where the library drops it; elsewhere the app
     # sent none (the API's default, auto).
-    images = _images_without_detail(span.input_messages) if convention == "openllmetry" else 0
+    images = (
+        _images_without_detail(span.input_messages)
+        if library == "openllmetry" and (span.provider or "openai").lower() == "openai"
+        else 0
+    )
     if images:
         findings.append(Finding("messages", f"{images} image(s) recorded without their detail"))
+    emptied = _emptied_blocks(span.input_messages)
+    if emptied:
+        findings.append(Finding("messages", f"{len(emptied)} block(s) recorded without their content "
+                                            f"({', '.join(sorted(set(emptied)))})"))  # fmt: skip
     response_format = parameters.get("response_format")
     schemaless = (
         isinstance(response_format, dict)

@@ -315,6 +315,9 @@ def _semconv_message(message: Any, default_role: str) -> list[dict[str, Any]]:
             responses.append(response)
         elif kind == "uri":
             parts.append({"type": part.get("modality") or "file", "url": part.get("uri")})
+        elif kind == "blob" and isinstance(part.get("content"), str) and part.get("mime_type"):
+            url = f"data:{part['mime_type']};base64,{part['content']}"  # the bytes, as a data URL
+            parts.append({"type": part.get("modality") or "file", "url": url})
         elif kind == "reasoning":
             parts.append({"type": "reasoning", "text": part.get("content", "")})
         else:

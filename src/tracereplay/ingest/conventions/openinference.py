@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tracereplay.ingest.conventions import Attributes, Event, NormalisedFields
+from tracereplay.ingest.conventions import Attributes, Event, NormalisedFields, anthropic_request
 from tracereplay.ingest.conventions.genai import (
     arguments_json,
     as_text,
@@ -53,7 +53,10 @@ def extract(attributes: Attributes, events: Sequence[Event]) -> NormalisedFields
     if isinstance(parameters, dict):
         fields["invocation_parameters"] = {k: v for k, v in parameters.items() if k not in _NOT_PARAMETERS}
     _indexed(attributes, fields)
-    _image_details(attributes, fields)
+    if fields.get("provider") == "anthropic":
+        _anthropic_request(attributes, fields)
+    else:
+        _image_details(attributes, fields)
     fields.update(
         counted_tokens(
             attributes.get("llm.token_count.prompt"),
@@ -73,6 +76,15 @@ def extract(attributes: Attributes, events: Sequence[Event]) -> NormalisedFields
         fields["output"] = as_text(output_value)
     _hints(attributes, fields)
     return fields
+
+
+def _anthropic_request(attributes: Attributes, fields: NormalisedFields) -> None:
+    """OpenInference's Anthropic spans record the SDK call's keyword arguments whole as
+    `input.value`: system blocks, cache marks and every argument, which its flattened messages
+    leave out. Read from there; the flattened keys stay for what they say (and are kept)."""
+    request = parse_json(attributes.get("input.value"))
+    if isinstance(request, dict):
+        fields.update(anthropic_request.extract(request))
 
 
 def _image_details(attributes: Attributes, fields: NormalisedFields) -> None:

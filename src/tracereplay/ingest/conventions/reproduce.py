@@ -149,6 +149,13 @@ def _semconv_parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
             parts.append({"type": "text", "content": part.get("text", "")})
         elif part.get("type") == "reasoning":
             parts.append({"type": "reasoning", "content": part.get("text", "")})
+        elif (
+            set(part) == {"type", "url"}
+            and str(part["url"]).startswith("data:")
+            and ";base64," in part["url"]
+        ):
+            mime_type, data = part["url"][5:].split(";base64,", 1)
+            parts.append({"type": "blob", "modality": part["type"], "mime_type": mime_type, "content": data})
         elif set(part) == {"type", "url"}:
             parts.append({"type": "uri", "modality": part["type"], "uri": part["url"]})
         else:

@@ -5,7 +5,7 @@ Records the call of `tests/test_fidelity.py` (tools, an image with its detail, a
 format and non-default parameters) through each library against the test LLM server, into a
 real `tracereplay serve`, and asks the replay code's own verdict of the stored span.
 
-Usage: .venv/bin/python scripts/fidelity_table.py
+Usage: .venv/bin/python bench/fidelity.py
 """
 
 from __future__ import annotations
