@@ -196,11 +196,7 @@ def test_anthropic_maps_system_tools_tool_results_and_parameters(
     body = request.body
     assert body["system"] == "Be brief"
     tool_use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
-    tool_result = {
-        "type": "tool_result",
-        "tool_use_id": "toolu_1",
-        "content": [{"type": "text", "text": "sunny"}],
-    }
+    tool_result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}  # text as sent
     assert body["messages"] == [
         {"role": "user", "content": "Weather in Paris and Rome?"},
         {"role": "assistant", "content": [tool_use]},

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tracereplay.ingest.conventions import genai, openinference, openllmetry, request_body
+from tracereplay.ingest.conventions import genai, openinference, openllmetry, pydantic_ai, request_body
 from tracereplay.ingest.records import SpanRecord
 
 # Request arguments each instrumentation drops, by library and the provider called (measured:
@@ -34,6 +34,9 @@ NOT_RECORDED: dict[tuple[str, str], tuple[str, ...]] = {
                                    "metadata", "thinking", "cache_control"),
     # opentelemetry-instrumentation-openai-v2 (the official OTel GenAI one)
     ("genai", "openai"): ("tools", "tool_choice", "parallel_tool_calls", "logit_bias", "user"),
+    # pydantic-ai's own instrumentation (its model_request_parameters give tools, tool choice and
+    # a native output's response format)
+    ("pydantic-ai", "openai"): ("stop", "parallel_tool_calls", "logit_bias"),
     # The anthropic SDK's own spans (2.x), with content recording on
     ("anthropic-sdk", "anthropic"): ("tools", "tool_choice", "temperature", "top_p", "top_k", "metadata",
                                      "cache_control"),
@@ -48,7 +51,10 @@ LIBRARIES = {
     "openllmetry": "OpenLLMetry",
     "genai": "this OpenTelemetry GenAI instrumentation",
     "anthropic-sdk": "the anthropic SDK's own telemetry",
+    "pydantic-ai": "pydantic-ai",
 }
+# Libraries that record an OpenAI image part without its `detail`.
+DETAIL_DROPPED = frozenset({"openllmetry", "pydantic-ai"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ def library_of(span: SpanRecord) -> str | None:
     # Recent OpenLLMetry writes the current GenAI semconv, but keeps keys of its own.
     if openllmetry.detect(attributes) or any(key in attributes for key in OPENLLMETRY_KEYS):
         return "openllmetry"
+    if pydantic_ai.detect(attributes):
+        return "pydantic-ai"
     if genai.detect(attributes):
         return "anthropic-sdk" if any(key.startswith("anthropic.") for key in attributes) else "genai"
     return None
@@ -151,7 +159,7 @@ def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
     # sent none (the API's default, auto).
     images = (
         _images_without_detail(span.input_messages)
-        if library == "openllmetry" and (span.provider or "openai").lower() == "openai"
+        if library in DETAIL_DROPPED and (span.provider or "openai").lower() == "openai"
         else 0
     )
     if images:
@@ -166,6 +174,11 @@ def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
         and response_format.get("type") == "json_schema"
         and not response_format.get("json_schema")
     )
+    recorded_parameters = genai.parse_json(attributes.get("llm.invocation_parameters"))
+    if isinstance(recorded_parameters, dict) and isinstance(recorded_parameters.get("response_format"), str):
+        findings.append(
+            Finding("response_format", "recorded as a class name, without the schema that was sent")
+        )
     if schemaless or attributes.get("gen_ai.openai.request.response_format") == "json_schema":
         findings.append(
             Finding("response_format", "a JSON-schema response format recorded without its schema")

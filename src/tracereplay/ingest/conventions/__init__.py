@@ -107,6 +107,10 @@ def normalise(attributes: Attributes, events: Sequence[Event] = ()) -> Normalise
             merged.setdefault(key, value)
         if convention.exclusive:
             break
+    if "model_request_parameters" in attributes and merged.get("kind") == "LLM":
+        from tracereplay.ingest.conventions import pydantic_ai
+
+        pydantic_ai.refine(attributes, merged)  # type: ignore[arg-type]
     if REQUEST_BODY in attributes and merged.get("kind") == "LLM":  # the request the SDK captured
         from tracereplay.ingest.conventions import request_body
 

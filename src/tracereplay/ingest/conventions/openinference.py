@@ -20,9 +20,11 @@ from tracereplay.ingest.conventions.genai import (
     tool_definition,
 )
 
-# Invocation-parameter keys that are not model parameters: the model is its own field, and
-# streaming is how the call was transported, not what the model was asked to do.
-_NOT_PARAMETERS = frozenset({"model", "messages", "prompt", "tools", "functions", "stream", "stream_options"})
+# Invocation-parameter keys that are not model parameters: the model is its own field,
+# streaming is how the call was transported, not what the model was asked to do, and LangChain
+# adds its own bookkeeping (`_type`, `model_name`).
+_NOT_PARAMETERS = frozenset({"model", "messages", "prompt", "tools", "functions", "stream", "stream_options",
+                             "_type", "model_name"})  # fmt: skip
 
 _TEMPLATE_KEYS = (
     ("llm.prompt_template.template", "template"),
@@ -52,6 +54,8 @@ def extract(attributes: Attributes, events: Sequence[Event]) -> NormalisedFields
     parameters = parse_json(attributes.get("llm.invocation_parameters"))
     if isinstance(parameters, dict):
         fields["invocation_parameters"] = {k: v for k, v in parameters.items() if k not in _NOT_PARAMETERS}
+        if not isinstance(parameters.get("response_format", {}), dict):  # LangChain: a class's name
+            del fields["invocation_parameters"]["response_format"]  # not sendable (fidelity says so)
     _indexed(attributes, fields)
     if fields.get("provider") == "anthropic":
         _anthropic_request(attributes, fields)
@@ -96,9 +100,13 @@ def _image_details(attributes: Attributes, fields: NormalisedFields) -> None:
         return
     request = parse_json(attributes.get("input.value"))
     sent = request.get("messages") if isinstance(request, dict) else None
+    if isinstance(sent, list) and len(sent) == 1 and isinstance(sent[0], list):
+        sent = sent[0]  # LangChain's: one list of serialized messages per prompt
     if not isinstance(sent, list) or len(sent) != len(messages):
         return
     for message, original in zip(messages, sent, strict=True):
+        if isinstance(original, dict) and isinstance(original.get("kwargs"), dict):
+            original = original["kwargs"]  # a LangChain message, serialized
         content = original.get("content") if isinstance(original, dict) else None
         parts = message.get("parts") or []
         if not isinstance(content, list) or len(content) != len(parts):
