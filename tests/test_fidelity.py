@@ -22,6 +22,7 @@ from tests.conftest import RunningServer, start_server, stop_server
 from tests.support.llm_server import LLMServer
 from tests.support.replays import wait_for
 from tests.test_e2e_instrumentation import WEATHER_TOOL, exporting_to
+from tracereplay.ingest.conventions import normalise
 from tracereplay.ingest.records import SpanRecord
 from tracereplay.replay.fidelity import assess, verdict
 from tracereplay_sdk import capturing_http_client
@@ -431,3 +432,140 @@ def test_with_the_sdks_exact_capture_an_anthropic_call_replays_exactly(
     replayed = counted_llm_span(api, replay["result_trace_id"])
     assert replayed["attributes"]["tracereplay.replay.fidelity"] == {"verdict": "exact", "unknown": []}
     api.close()
+
+
+# -- agent frameworks ------------------------------------------------------------------------
+
+FRAMEWORK_SETTINGS = {"temperature": 0.3, "top_p": 0.9, "max_tokens": 50, "seed": 7, "presence_penalty": 0.5}
+CAT = "https://example.com/cat.png"
+
+
+def get_weather(city: str) -> str:
+    """Get the current weather for a city."""
+    return f"18C in {city}"
+
+
+def exporting(server: RunningServer) -> TracerProvider:
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{server.url}/v1/traces", headers=server.headers))
+    )
+    return tracer_provider
+
+
+def record_pydantic_ai(server: RunningServer, llm_server: LLMServer, name: str) -> None:
+    import asyncio
+
+    from pydantic import BaseModel
+    from pydantic_ai import Agent, ImageUrl, NativeOutput
+    from pydantic_ai.capabilities import Instrumentation
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    class CityWeather(BaseModel):
+        city: str
+        temperature_c: int
+
+    tracer_provider = exporting(server)
+    settings = InstrumentationSettings(tracer_provider=tracer_provider, include_content=True)
+    question = [
+        "What is the weather in Paris, and what is this?",
+        ImageUrl(CAT, vendor_metadata={"detail": "high"}),
+    ]
+
+    async def run() -> None:
+        async with openai.AsyncOpenAI(base_url=llm_server.base_url, api_key="test", max_retries=0) as client:
+            model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(openai_client=client))
+            agent = Agent(
+                model, name=name, instructions="Answer briefly.", tools=[get_weather],
+                output_type=NativeOutput(CityWeather), capabilities=[Instrumentation(settings=settings)],
+                model_settings={**FRAMEWORK_SETTINGS, "stop_sequences": ["END"],
+                                "parallel_tool_calls": False},
+            )  # fmt: skip
+            await agent.run(question)
+
+    llm_server.script('{"city": "Paris", "temperature_c": 18}')
+    try:
+        asyncio.run(run())
+    finally:
+        tracer_provider.shutdown()
+
+
+def record_langchain(server: RunningServer, llm_server: LLMServer, name: str) -> None:
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from langchain_openai import ChatOpenAI
+    from openinference.instrumentation.langchain import LangChainInstrumentor
+
+    tracer_provider = exporting(server)
+    instrumentor = LangChainInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    chat = ChatOpenAI(model="gpt-4o-mini", base_url=llm_server.base_url, api_key="test", max_retries=0,  # type: ignore[arg-type]
+                      stop=["END"], **FRAMEWORK_SETTINGS).bind_tools([get_weather])  # fmt: skip
+    try:
+        with tracer_provider.get_tracer("app").start_as_current_span(name):
+            chat.invoke([SystemMessage("Answer briefly."), HumanMessage([
+                {"type": "text", "text": "What is the weather in Paris, and what is this?"},
+                {"type": "image_url", "image_url": {"url": CAT, "detail": "high"}},
+            ])])  # fmt: skip
+    finally:
+        instrumentor.uninstrument()
+        tracer_provider.shutdown()
+
+
+def without_detail(messages: Any) -> Any:
+    if isinstance(messages, dict):
+        return {k: without_detail(v) for k, v in messages.items() if k != "detail"}
+    if isinstance(messages, list):
+        return [without_detail(v) for v in messages]
+    return messages
+
+
+FRAMEWORKS = {"pydantic-ai": (record_pydantic_ai, {"stop", "parallel_tool_calls", "logit_bias", "messages"}),
+              "langchain": (record_langchain, set())}  # fmt: skip
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_an_agent_frameworks_call_is_replayed_as_sent_where_recorded(
+    framework: str, fidelity_server: RunningServer, llm_server: LLMServer
+) -> None:
+    server = fidelity_server
+    record, expected = FRAMEWORKS[framework]
+    name = f"framework-{framework}"
+    record(server, llm_server, name)
+    sent = llm_server.bodies[-1]
+    api = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+    root = f"invoke_agent {name}" if framework == "pydantic-ai" else name  # its agent span's name
+    trace_id = api.get("/api/v1/traces", params={"name": root}).json()["traces"][0]["trace_id"]
+    replay = wait_for(api, api.post(f"/api/v1/traces/{trace_id}/replays", json={}).json()["replay_id"])
+    assert replay["status"] == "COMPLETED", replay
+    replayed = llm_server.bodies[-1]
+    fidelity = counted_llm_span(api, replay["result_trace_id"])["attributes"]["tracereplay.replay.fidelity"]
+    assert {finding["field"] for finding in fidelity["unknown"]} == expected, fidelity
+    for key, value in sent.items():
+        if key == "stream" or (key in expected and key != "messages"):
+            continue  # how the call was transported; or what the framework did not record
+        if key == "messages" and "messages" in expected:  # images without their detail
+            assert without_detail(replayed[key]) == without_detail(value)
+        else:
+            assert replayed[key] == value, (key, replayed.get(key), value)
+    assert set(replayed) <= set(sent)
+    api.close()
+
+
+def test_a_response_format_recorded_as_a_class_name_is_not_sent_and_is_named() -> None:
+    parameters = {"model": "gpt-4o-mini", "_type": "openai-chat", "temperature": 0.1,
+                  "response_format": "<class '__main__.CityWeather'>"}  # fmt: skip
+    langchain = {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "openai",
+        "llm.invocation_parameters": json.dumps(parameters),
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": "hi",
+    }
+    fields = normalise(langchain)
+    assert fields["invocation_parameters"] == {"temperature": 0.1}
+    read = {name: fields[name] for name in ("invocation_parameters", "input_messages")}
+    recorded = span(attributes=langchain, provider="openai", **read)
+    why = "recorded as a class name, without the schema that was sent"
+    assert [f.as_dict() for f in assess(recorded)] == [{"field": "response_format", "why": why}]

@@ -93,7 +93,7 @@ def unwrap_leftovers(package: str = "openai") -> None:
     leaving `Completions.create` wrapped, which would leak into every later test.
     """
     prefix, types = package + ".", package + ".types"  # data models only: skipped for speed
-    for name, module in list(sys.modules.items()):
+    for name, module in sys.modules.copy().items():  # another thread may be importing
         if (name != package and not name.startswith(prefix)) or name.startswith(types):
             continue
         # type(v), not isinstance(): openai's lazy module proxies import on any attribute access.
