@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from itertools import repeat
 from typing import Any, cast
 
 from tracereplay.ingest.conventions import Attributes, NormalisedFields
@@ -189,37 +190,51 @@ FORMS: dict[str, tuple[dict[str, tuple[str, ...]], Renderer]] = {
 ALL_PREFIXES = tuple({p for groups, _ in FORMS.values() for group in groups.values() for p in group})
 
 
-def _forms(attributes: Attributes, fields: NormalisedFields) -> list[str]:
-    """The content forms a span holds keys of, for fields it has."""
-    forms = []
-    for name, (groups, _) in FORMS.items():
-        if name.startswith("genai") and (name == "genai") == ("gen_ai.system_instructions" in attributes):
-            continue
-        prefixes = tuple(p for field, group in groups.items() if field in fields for p in group)
-        if prefixes and any(key.startswith(prefixes) for key in attributes):
-            forms.append(name)
-    return forms
+_FORM_PREFIXES = {
+    name: tuple(p for group in groups.values() for p in group) for name, (groups, _) in FORMS.items()
+}
+
+
+# The second dotted piece of a content key, to the form it belongs to (a first guess).
+_FORM_OF = {"input_messages": "openinference", "output_messages": "openinference", "tools": "openinference",
+            "prompt": "openllmetry", "completion": "openllmetry", "request": "openllmetry"}  # fmt: skip
+_MISSING = object()
+
+
+def _forms(attributes: Attributes, content: list[str]) -> list[str]:
+    """The content forms the span's `content` keys are in."""
+    instructions = "gen_ai.system_instructions" in attributes
+    first = _FORM_OF.get(content[0].split(".", 2)[1])  # one form is the rule: tried first
+    if first is not None and all(map(str.startswith, content, repeat(_FORM_PREFIXES[first]))):
+        return [first]
+    return [
+        name
+        for name, prefixes in _FORM_PREFIXES.items()
+        if not (name.startswith("genai") and (name == "genai") == instructions)
+        and any(map(str.startswith, content, repeat(prefixes)))
+    ]
 
 
 def without_reproduced(attributes: dict[str, Any], fields: NormalisedFields) -> dict[str, Any]:
     """The raw attributes minus the content keys the normalised fields reproduce exactly."""
-    if not any(field in fields for field in CONTENT_FIELDS):
+    if "input_messages" not in fields and "output_messages" not in fields and "tools" not in fields:
         return attributes
-    forms = _forms(attributes, fields)
+    # One C-level check a key (this runs for every LLM span ingested), then work on those alone.
+    content = [key for key in attributes if key.startswith(ALL_PREFIXES)]
+    forms = _forms(attributes, content) if content else []
     if not forms:
         return attributes
     rendered: Rendered = {}
     for name in forms:
         rendered.update(FORMS[name][1](fields))
-    kept: dict[str, Any] = {}
-    dropped = False
-    for key, value in attributes.items():
-        if key in rendered and key.startswith(ALL_PREFIXES) and _same(value, rendered[key]):
-            dropped = True
-        else:
-            kept[key] = value
+    dropped = set()
+    for key in content:
+        value = rendered.get(key, _MISSING)
+        if value is not _MISSING and _same(attributes[key], value):
+            dropped.add(key)
     if not dropped:
         return attributes
+    kept = {key: value for key, value in attributes.items() if key not in dropped}
     kept[FORMS_KEY] = forms
     absent = sorted(key for key in rendered if key not in attributes)
     if absent:
