@@ -247,6 +247,35 @@ def test_recorded_markup_is_shown_as_text(page: Page, demo: RunningServer) -> No
     assert page.locator("#span-panel img, #span-panel script").count() == 0
 
 
+def test_one_call_recorded_twice_shows_as_one_call_with_both_records(page: Page, demo: RunningServer) -> None:
+    # A library's span and the SDK's own inside it (as OpenInference and the anthropic SDK send).
+    trace_id = "ef" * 16
+    call = {"kind": "LLM", "provider": "anthropic", "model": "claude-haiku-5-5", "prompt_tokens": 20,
+            "completion_tokens": 5}  # fmt: skip
+    spans = [
+        {**call, "trace_id": trace_id, "span_id": "a1" * 8, "name": "messages.create",
+         "start_time": "2026-11-30T10:00:00Z", "end_time": "2026-11-30T10:00:02Z",
+         "input_messages": [{"role": "user", "content": "Weather in Paris?"}],
+         "output_messages": [{"role": "assistant", "content": "Sunny."}]},
+        {**call, "trace_id": trace_id, "span_id": "b2" * 8, "parent_span_id": "a1" * 8,
+         "name": "anthropic.messages.create", "start_time": "2026-11-30T10:00:00.1Z",
+         "end_time": "2026-11-30T10:00:01.9Z", "attributes": {"anthropic.message.stop_reason": "end_turn"}},
+    ]  # fmt: skip
+    sent = httpx.post(f"{demo.url}/api/v1/spans", headers=demo.headers, json={"spans": spans}, timeout=10)
+    assert sent.status_code == 200, sent.text
+    assert api(demo, f"/traces/{trace_id}")["llm_span_count"] == 1
+    page.goto(f"{demo.url}/p/default/traces/{trace_id}")
+    rows = page.locator("[data-waterfall] a")
+    expect(rows.filter(has_text="anthropic.messages.create")).to_contain_text("same call")
+    panel = page.locator("#span-panel")  # the span that counts the call, with the other's attributes
+    expect(panel).to_contain_text("the trace counts it once, through this span")
+    panel.get_by_text("Also recorded by anthropic.messages.create").click()
+    expect(panel).to_contain_text("anthropic.message.stop_reason")
+    rows.filter(has_text="anthropic.messages.create").click()
+    expect(panel).to_contain_text("through span " + "a1" * 8)
+    shot(page, "trace-same-call")
+
+
 def test_sign_in_is_required_off_loopback_and_forms_need_their_token(
     browser: Browser, tmp_path: Path
 ) -> None:

@@ -36,6 +36,8 @@ def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[SpanRecord]:
         for name in NORMALISED_FIELDS:
             if item.get(name) is not None:
                 setattr(record, name, item[name])
+        if record.total_tokens is None and None not in (record.prompt_tokens, record.completion_tokens):
+            record.total_tokens = record.prompt_tokens + record.completion_tokens  # type: ignore[operator]
         if any(item.get(name) is not None for name in CONTENT_FIELDS):
             # The attributes were checked against what they say, not against what replaced it.
             record.attributes = item.get("attributes") or {}

@@ -469,6 +469,32 @@ def get_trace(
     return TraceDetail(view, spans, span_tree(spans), replay_ids, links, scores)
 
 
+def same_call_records(spans: Sequence[SpanRecord], span: SpanRecord) -> list[SpanRecord]:
+    """The other spans of a trace that record the call `span` records (`same_call_as`)."""
+    counted = span.same_call_as or span.span_id
+    return [other for other in spans if other.span_id != span.span_id
+            and (other.span_id == counted or other.same_call_as == counted)]  # fmt: skip
+
+
+def span_records_of_call(
+    sessions: sessionmaker[Session],
+    project_rowid: int,
+    trace_id: str,
+    span: SpanRecord,
+    retention_days: int = 0,
+) -> list[SpanRecord]:
+    """`same_call_records` read from the store: the LLM spans of the trace marked as one call."""
+    counted = span.same_call_as or span.span_id
+    with sessions() as session:
+        trace = find_trace(session, project_rowid, trace_id, retention_days)
+        rows = session.execute(
+            select(*RECORD_COLUMNS).where(
+                Span.trace_rowid == trace.id, or_(Span.span_id == counted, Span.same_call_as == counted)
+            )
+        )
+        return same_call_records([SpanRecord(trace.trace_id, *row) for row in rows], span)
+
+
 def get_span(
     sessions: sessionmaker[Session], project_rowid: int, trace_id: str, span_id: str, retention_days: int = 0
 ) -> tuple[SpanRecord, PromptLink | None]:

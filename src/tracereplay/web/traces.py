@@ -20,6 +20,8 @@ from tracereplay.traces.queries import (
     get_span,
     get_trace,
     list_traces,
+    same_call_records,
+    span_records_of_call,
     trace_series,
 )
 from tracereplay.web.app import Pages, htmx
@@ -117,10 +119,12 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
         if selected is None:  # the first LLM span, else the root
             selected = next((r.span for r in rows if r.span.kind == "LLM"), rows[0].span if rows else None)
         history = list_replays(ctx.sessions, principal.project_rowid, trace_id, retention)
+        same_call = same_call_records(detail.spans, selected) if selected and selected.kind == "LLM" else []
         return pages.render(request, "trace.html", {
             "project": principal.project, "detail": detail, "trace": detail.trace, "rows": rows,
             "selected": selected, "history": history,
             "link": detail.prompt_links.get(selected.span_id) if selected else None,
+            "same_call": same_call,
         })  # fmt: skip
 
     @router.get("/p/{project}/traces/{trace_id}/spans/{span_id}")
@@ -128,8 +132,13 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
         if not htmx(request):
             return RedirectResponse(f"/p/{principal.project}/traces/{trace_id}?span={span_id}", 303)
         record, link = get_span(ctx.sessions, principal.project_rowid, trace_id, span_id, retention)
+        same_call = (
+            span_records_of_call(ctx.sessions, principal.project_rowid, trace_id, record, retention)
+            if record.kind == "LLM" else []
+        )  # fmt: skip
         return pages.render(request, "_span.html", {
             "project": principal.project, "trace_id": trace_id, "selected": record, "link": link,
+            "same_call": same_call,
         })  # fmt: skip
 
     @router.get("/p/{project}/compare-selected")
