@@ -164,6 +164,30 @@ def test_openai_multi_part_content_becomes_content_parts(
 # -- Anthropic: request and answer mapping ------------------------------------------------
 
 
+def test_audio_files_and_refusals_in_a_captured_request_are_sent_as_they_came() -> None:
+    from tracereplay.ingest.conventions.request_body import extract
+    from tracereplay.providers.openai_provider import to_openai_messages
+
+    pdf, refusal = "data:application/pdf;base64,JVBERi0=", "I can't help with that."
+    messages = [
+        {"role": "user", "content": [
+            {"type": "text", "text": "Transcribe this, and summarise the file."},
+            {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+            {"type": "file", "file": {"filename": "notes.pdf", "file_data": pdf}},
+        ]},
+        {"role": "assistant", "content": None, "refusal": refusal, "audio": {"id": "audio_1"}},
+        {"role": "user", "content": "Why not?"},
+    ]  # fmt: skip
+    body = {"model": "gpt-4o-audio-preview", "messages": messages, "modalities": ["text", "audio"]}
+    attributes = {"tracereplay.request.path": "/v1/chat/completions",
+                  "tracereplay.request.body": json.dumps(body)}  # fmt: skip
+    fields = extract(attributes)
+    assert fields["invocation_parameters"] == {"modalities": ["text", "audio"]}
+    sent = to_openai_messages(fields["input_messages"])
+    assert sent[0] == messages[0] and sent[2] == messages[2]
+    assert sent[1] == {"role": "assistant", "content": "", "refusal": refusal, "audio": {"id": "audio_1"}}
+
+
 def test_anthropic_maps_system_tools_tool_results_and_parameters(
     llm_server: LLMServer, make_provider: ProviderFactory
 ) -> None:

@@ -122,6 +122,9 @@ def to_openai_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any
             out["tool_call_id"] = message.get("tool_call_id") or ""
         elif message.get("name"):
             out["name"] = message["name"]
+        for key in ("refusal", "audio"):  # an assistant turn's refusal, and its audio answer's id
+            if message.get(key) is not None:
+                out[key] = message[key]
         converted.append(out)
     return converted
 

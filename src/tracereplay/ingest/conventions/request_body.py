@@ -44,7 +44,7 @@ def _message(sent: dict[str, Any]) -> dict[str, Any]:
     calls = openai_tool_calls(sent.get("tool_calls"))
     if calls:
         message["tool_calls"] = calls
-    for key in ("tool_call_id", "name"):
+    for key in ("tool_call_id", "name", "refusal", "audio"):  # an assistant's refusal, its audio's id
         if sent.get(key) is not None:
             message[key] = sent[key]
     return message
