@@ -134,30 +134,55 @@ def test_a_call_the_sdk_and_a_library_both_record_counts_once(
     api.close()
 
 
+LIB, SDK = "openinference.instrumentation.anthropic", "com.anthropic.sdk.python"
+
+
 def call(span_id: str, parent: str | None, start: int, end: int, **fields: Any) -> CallSpan:
+    """An LLM span; by default recorded by the SDK (another `source` is another instrumentation)."""
     values: dict[str, Any] = {"model": "claude-sonnet-4-6", "prompt_tokens": 20, "completion_tokens": 5,
-                              "has_input": False, **fields}  # fmt: skip
+                              "detail": 0, "source": SDK, "failed": False, **fields}  # fmt: skip
+    recorded = f"{values['detail']}:{values['source']}"
     return CallSpan(span_id, parent, values["model"], start, end, values["prompt_tokens"],
-                    values["completion_tokens"], values["has_input"])  # fmt: skip
+                    values["completion_tokens"], recorded, values["failed"])  # fmt: skip
 
 
 def test_calls_that_only_look_alike_stay_two() -> None:
     # A library's span holding the SDK's: one call, counted through the span with the messages.
-    assert same_calls([call("lib", "app", 0, 10, has_input=True), call("sdk", "lib", 1, 9)]) == {"sdk": "lib"}
-    # The reverse nesting: still the span with the messages.
-    assert same_calls([call("sdk", "app", 0, 10), call("lib", "sdk", 1, 9, has_input=True)]) == {"sdk": "lib"}
-    # A dated release, as a response names the model, is the same model.
-    dated = call("lib", "app", 0, 10, has_input=True, model="claude-sonnet-4-6-20250929")
+    lib = call("lib", "app", 0, 10, detail=1, source=LIB)
+    assert same_calls([lib, call("sdk", "lib", 1, 9)]) == {"sdk": "lib"}
+    # The reverse nesting: still the span with the messages; the one holding the captured body first.
+    assert same_calls([call("sdk", "app", 0, 10), call("lib", "sdk", 1, 9, detail=1, source=LIB)]) == {
+        "sdk": "lib"
+    }
+    assert same_calls([lib, call("sdk", "lib", 1, 9, detail=2)]) == {"lib": "sdk"}
+    # A dated release, as a response names the model, is the same model; a smaller model is not.
+    dated = call("lib", "app", 0, 10, detail=1, source=LIB, model="claude-sonnet-4-6-20260101")
     assert same_calls([dated, call("sdk", "lib", 1, 9)]) == {"sdk": "lib"}
-    # Two calls made at once to one model, side by side, with other counts: two calls.
-    at_once = [call("a", "app", 0, 10, has_input=True), call("b", "app", 1, 9, prompt_tokens=7)]
+    assert (
+        same_calls(
+            [call("a", "app", 0, 10, model="gpt-4o", source=LIB), call("b", "a", 1, 9, model="gpt-4o-mini")]
+        )
+        == {}
+    )
+    # One library never records one call twice: two calls made at once with one prompt stay two,
+    # as do a failed attempt and its retry.
+    at_once = [call("a", "app", 0, 10, detail=1), call("b", "app", 1, 9, detail=1)]
     assert same_calls(at_once) == {}
-    # Side by side without counts to compare: not enough to call them one.
-    assert same_calls([call("a", "app", 0, 10), call("b", "app", 1, 9, prompt_tokens=None)]) == {}
+    assert same_calls([lib, call("sdk", "lib", 1, 9, failed=True)]) == {}
+    # Side by side with other counts, or without counts to compare: two calls.
+    assert same_calls([call("a", "app", 0, 10, source=LIB), call("b", "app", 1, 9, prompt_tokens=7)]) == {}
+    assert same_calls([call("a", "app", 0, 10, source=LIB), call("b", "app", 1, 9, prompt_tokens=None)]) == {}
     # One after the other under one agent, or another model inside: separate calls.
-    assert same_calls([call("a", "app", 0, 5, has_input=True), call("b", "app", 6, 9, has_input=True)]) == {}
-    assert same_calls([call("a", "app", 0, 10), call("b", "a", 1, 9, model="gpt-4o")]) == {}
-    # A framework's span, the library's inside, the SDK's inside that: counted once, at the top.
-    chain = [call("framework", "app", 0, 10, has_input=True), call("lib", "framework", 1, 9, has_input=True),
-             call("sdk", "lib", 2, 8)]  # fmt: skip
-    assert same_calls(chain) == same_calls(chain[::-1]) == {"lib": "framework", "sdk": "framework"}
+    assert same_calls([call("a", "app", 0, 5, source=LIB), call("b", "app", 6, 9)]) == {}
+    assert same_calls([call("a", "app", 0, 10, source=LIB), call("b", "a", 1, 9, model="gpt-4o")]) == {}
+    # A framework's span, the library's inside, the SDK's (holding the captured body) inside that:
+    # one call, counted once, through the span that holds the most of the request, in any order.
+    framework = call("framework", "app", 0, 10, detail=1, source="openinference.instrumentation.langchain")
+    chain = [
+        framework,
+        call("lib", "framework", 1, 9, detail=1, source=LIB),
+        call("sdk", "lib", 2, 8, detail=2),
+    ]
+    assert same_calls(chain) == same_calls(chain[::-1]) == {"framework": "sdk", "lib": "sdk"}
+    # A span that names itself as its parent is no pair.
+    assert same_calls([call("a", "a", 0, 10), call("b", "app", 20, 30, source=LIB)]) == {}

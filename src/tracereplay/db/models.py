@@ -251,6 +251,8 @@ class Span(Base):
     # Another LLM span of the trace that records the same call (SDK telemetry under a library's
     # span): roll-ups count the call once, through that span (`ingest.same_call`).
     same_call_as: Mapped[str | None] = mapped_column(String(16))
+    # What recorded an LLM span, and how much of its request it holds ("<detail>:<source>").
+    recorded_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class Evaluator(Base):

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from tracereplay.ingest.conventions import NormalisedFields
+from tracereplay.ingest.conventions.libraries import recorded_by
 from tracereplay.ingest.conventions.reproduce import CONTENT_FIELDS
 from tracereplay.ingest.otlp import NORMALISED_FIELDS, TRACE_HINTS, build_span
 from tracereplay.ingest.records import SpanRecord, TraceHints
@@ -38,6 +40,9 @@ def spans_from_batch(spans: Iterable[dict[str, Any]]) -> list[SpanRecord]:
                 setattr(record, name, item[name])
         if record.total_tokens is None and None not in (record.prompt_tokens, record.completion_tokens):
             record.total_tokens = record.prompt_tokens + record.completion_tokens  # type: ignore[operator]
+        if record.kind == "LLM" and record.recorded_by is None:  # the kind was given, not read
+            given: NormalisedFields = {"input_messages": record.input_messages or []}
+            record.recorded_by = recorded_by(record.attributes, given)
         if any(item.get(name) is not None for name in CONTENT_FIELDS):
             # The attributes were checked against what they say, not against what replaced it.
             record.attributes = item.get("attributes") or {}

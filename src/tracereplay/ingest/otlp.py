@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tracereplay.errors import InvalidInput
 from tracereplay.ingest.conventions import NormalisedFields, normalise
+from tracereplay.ingest.conventions.libraries import SCOPE_NAME, SCOPE_VERSION, recorded_by
 from tracereplay.ingest.conventions.reproduce import without_reproduced
 from tracereplay.ingest.records import IncomingLog, SpanRecord, TraceHints
 
@@ -153,9 +154,18 @@ def build_span(
     attributes: dict[str, Any],
     events: list[dict[str, Any]] | None,
     resource: dict[str, Any],
+    scope: tuple[str, str] | None = None,
 ) -> SpanRecord:
-    """The record of a span, whatever format it arrived in, read through the conventions."""
+    """The record of a span, whatever format it arrived in, read through the conventions. An
+    LLM span keeps the instrumentation `scope` (name, version) that recorded it."""
     fields = normalise(attributes, events or ())
+    recorded = None
+    if fields.get("kind") == "LLM":
+        if scope is not None and scope[0] and SCOPE_NAME not in attributes:
+            attributes[SCOPE_NAME] = scope[0]
+            if scope[1]:
+                attributes[SCOPE_VERSION] = scope[1]
+        recorded = recorded_by(attributes, fields)
     environment = resource.get("deployment.environment.name") or resource.get("deployment.environment")
     metadata = fields.get("metadata")
     hints = None  # most spans say nothing of their trace: no object to build, send and read
@@ -180,6 +190,7 @@ def build_span(
         attributes=without_reproduced(attributes, fields),
         events=events,
         trace=hints,
+        recorded_by=recorded,
         **normalised_values(fields),
     )
 
@@ -194,6 +205,7 @@ def spans_from_request(request: Any) -> Decoded:
     for resource_spans in request.resource_spans:
         resource = attributes_dict(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
+            scope = (scope_spans.scope.name, scope_spans.scope.version)
             for span in scope_spans.spans:
                 problem = _span_problem(span)
                 if problem is not None:
@@ -215,6 +227,7 @@ def spans_from_request(request: Any) -> Decoded:
                         attributes_dict(span.attributes),
                         _events(span),
                         resource,
+                        scope,
                     )
                 )
     return decoded

@@ -67,6 +67,7 @@ class SpanRecord:
     cost: float | None = None  # US $; None until priced, and when the price is unknown
     prompt_template: dict[str, Any] | None = None
     same_call_as: str | None = None  # the span that records the same LLM call, and counts it
+    recorded_by: str | None = None  # an LLM span's "<detail>:<source>" (conventions.libraries)
     trace: TraceHints | None = None  # only producers set it; stored spans read back without
 
     @property

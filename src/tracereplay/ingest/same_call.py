@@ -3,23 +3,31 @@
 An instrumentation library's span and the provider SDK's own telemetry can both describe one
 call: the Anthropic SDK (2.x) opens `anthropic.messages.create` inside OpenInference's
 `messages.create`, and beside OpenLLMetry's `anthropic.chat`; a framework's model span holds the
-client library's span. Two LLM spans of a trace are one call when one is the other's parent,
-or they are siblings, and one lies within the other in time, their models agree (a dated
-release of the same model, as a response names it, agrees with its alias) and their token
-counts do not disagree. Siblings must both report the same counts: two calls made at once to
-one model would otherwise look alike.
+client library's span. Two LLM spans of a trace are one call when:
 
-Of the two, the span that holds more of the request counts the call (the body the SDK
-captured, else input messages; the outer one when they hold as much); the other is stored
-with `same_call_as` naming it. Roll-ups, the trace list and replays count and run the call
-once, through that span.
+- two different instrumentations recorded them (their scopes differ: one library never records
+  one call twice, while an app may well make two calls at once with one prompt);
+- one is the other's parent, or they are siblings, and one lies within the other in time;
+- neither failed (a failed attempt and its retry are two calls);
+- their models agree: the same name, or a dated release (as a response names it) and its alias
+  (`claude-sonnet-4-6-20260101` and `claude-sonnet-4-6`; `gpt-4o` is not `gpt-4o-mini`);
+- their token counts do not disagree; siblings must both report them, and the same.
+
+Spans linked this way, however many (a framework's, a library's and the SDK's), are one call.
+One of them counts it: the one holding the most of the request (the body the SDK captured, else
+input messages), then one with token counts, then the outermost. The others are stored with
+`same_call_as` naming it. Roll-ups, the trace list and replays count and run the call once,
+through that span.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+_RELEASE = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2}|latest)$")  # a dated release or -latest alias
 
 
 @dataclass(frozen=True)
@@ -31,29 +39,46 @@ class CallSpan:
     end: Any
     prompt_tokens: int | None
     completion_tokens: int | None
-    detail: int  # what it holds of the request: 2 the body the SDK captured, 1 input messages, 0 neither
+    recorded_by: str | None  # "<detail>:<source>" (ingest.conventions.libraries.recorded_by)
+    failed: bool = False
+
+    @property
+    def detail(self) -> int:
+        return int(self.recorded_by[0]) if self.recorded_by and self.recorded_by[0].isdigit() else 0
+
+    @property
+    def source(self) -> str | None:
+        return self.recorded_by.partition(":")[2] or None if self.recorded_by else None
+
+    @property
+    def has_tokens(self) -> bool:
+        return self.prompt_tokens is not None and self.completion_tokens is not None
 
 
 def _same_model(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
     a, b = a.lower(), b.lower()
-    shorter, longer = sorted((a, b), key=len)
-    return longer == shorter or longer.startswith(shorter + "-")
-
-
-def _within(inner: CallSpan, outer: CallSpan) -> bool:
-    return bool(outer.start <= inner.start and inner.end <= outer.end)
-
-
-def _tokens(span: CallSpan) -> tuple[int | None, int | None]:
-    return span.prompt_tokens, span.completion_tokens
+    return a == b or _RELEASE.sub("", a) == _RELEASE.sub("", b)
 
 
 def _agree(a: CallSpan, b: CallSpan, *, siblings: bool) -> bool:
-    if None in _tokens(a) or None in _tokens(b):
+    if not (a.has_tokens and b.has_tokens):
         return not siblings
-    return _tokens(a) == _tokens(b)
+    return (a.prompt_tokens, a.completion_tokens) == (b.prompt_tokens, b.completion_tokens)
+
+
+def _one_call(inner: CallSpan, outer: CallSpan, siblings: bool) -> bool:
+    return (
+        inner.source is not None
+        and outer.source is not None
+        and inner.source != outer.source
+        and not (inner.failed or outer.failed)
+        and outer.start <= inner.start
+        and inner.end <= outer.end
+        and _same_model(inner.model, outer.model)
+        and _agree(inner, outer, siblings=siblings)
+    )
 
 
 def _candidates(spans: Sequence[CallSpan]) -> Iterable[tuple[CallSpan, CallSpan, bool]]:
@@ -63,7 +88,7 @@ def _candidates(spans: Sequence[CallSpan]) -> Iterable[tuple[CallSpan, CallSpan,
     for span in spans:
         children.setdefault(span.parent_span_id, []).append(span)
         parent = by_id.get(span.parent_span_id or "")
-        if parent is not None:
+        if parent is not None and parent is not span:
             yield span, parent, False
     for group in children.values():
         group.sort(key=lambda s: s.end, reverse=True)
@@ -77,23 +102,31 @@ def _candidates(spans: Sequence[CallSpan]) -> Iterable[tuple[CallSpan, CallSpan,
 
 def same_calls(spans: Sequence[CallSpan]) -> dict[str, str]:
     """The LLM spans of one trace that restate another's call: span id -> the span that counts it."""
-    restates: dict[str, str] = {}
-    holds: set[str] = set()  # spans found to hold another's record of their call
+    group_of: dict[str, str] = {}  # union-find over span ids
+
+    def root(span_id: str) -> str:
+        while group_of.get(span_id, span_id) != span_id:
+            span_id = group_of[span_id]
+        return span_id
+
     for inner, outer, siblings in _candidates(spans):
-        if inner.span_id in restates or outer.span_id in holds:
+        if _one_call(inner, outer, siblings):
+            a, b = root(inner.span_id), root(outer.span_id)
+            if a != b:
+                group_of[a] = b
+    if not group_of:
+        return {}
+    groups: dict[str, list[CallSpan]] = {}
+    for span in spans:
+        groups.setdefault(root(span.span_id), []).append(span)
+    restates: dict[str, str] = {}
+    for members in groups.values():
+        if len(members) < 2:
             continue
-        if not (_within(inner, outer) and _same_model(inner.model, outer.model)):
-            continue
-        if not _agree(inner, outer, siblings=siblings):
-            continue
-        counted, other = (inner, outer) if inner.detail > outer.detail else (outer, inner)
-        restates[other.span_id] = counted.span_id
-        holds.add(outer.span_id)
-    # A chain of three (a framework's span, a library's, the SDK's): all point at the one counted.
-    for span_id, target in list(restates.items()):
-        seen = {span_id}
-        while target in restates and target not in seen:
-            seen.add(target)
-            target = restates[target]
-        restates[span_id] = target
+        # Most of the request, then token counts, then the outermost (earliest, then longest).
+        ordered = sorted(members, key=lambda s: s.end, reverse=True)
+        ordered.sort(key=lambda s: s.start)
+        ordered.sort(key=lambda s: (-s.detail, not s.has_tokens))  # stable sorts: keys in turn
+        counted = ordered[0]
+        restates.update((span.span_id, counted.span_id) for span in members if span is not counted)
     return restates

@@ -22,13 +22,13 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, Text, Update, bindparam, case, cast, func, select, update
+from sqlalchemy import Connection, Table, Update, bindparam, case, func, select, update
 
 from tracereplay.db.bulk import BulkStatement, Converter, storage_converters
 from tracereplay.db.models import LogRecord, Span, Trace, TraceTag
 from tracereplay.db.types import UTCDateTime, milliseconds_between
 from tracereplay.db.upsert import upsert
-from tracereplay.ingest.conventions import REQUEST_BODY, normalise
+from tracereplay.ingest.conventions import normalise
 from tracereplay.ingest.otlp import normalised_values
 from tracereplay.ingest.records import IncomingLog, SpanRecord
 from tracereplay.ingest.same_call import CallSpan, same_calls
@@ -211,9 +211,8 @@ SPAN_ROW = SPAN_UPSERT.columns  # a prepared span row: these values, in this ord
 _POSITION = {name: position for position, name in enumerate(SPAN_ROW)}
 TRACE_ROWID, COST = _POSITION["trace_rowid"], _POSITION["cost"]
 KIND, PARENT, MODEL = _POSITION["kind"], _POSITION["parent_span_id"], _POSITION["model"]
-SAME_CALL, ATTRIBUTES = _POSITION["same_call_as"], _POSITION["attributes"]
-CAPTURED = f'"{REQUEST_BODY}"'  # in a span's attributes (JSON text): the SDK captured its request
-START, END, INPUT_MESSAGES = _POSITION["start_time"], _POSITION["end_time"], _POSITION["input_messages"]
+SAME_CALL, RECORDED_BY, STATUS = _POSITION["same_call_as"], _POSITION["recorded_by"], _POSITION["status_code"]
+START, END = _POSITION["start_time"], _POSITION["end_time"]
 PROMPT_TOKENS, COMPLETION_TOKENS = _POSITION["prompt_tokens"], _POSITION["completion_tokens"]
 _SPAN_VALUES = operator.attrgetter(*SPAN_ROW[1:])  # all but the trace row id, from a record
 
@@ -460,9 +459,8 @@ def write_spans(conn: Connection, project_rowid: int, batches: Sequence[Prepared
 
 
 def _call_span(row: Sequence[Any], span_id: str) -> CallSpan:
-    detail = 2 if CAPTURED in (row[ATTRIBUTES] or "") else int(row[INPUT_MESSAGES] is not None)
     return CallSpan(span_id, row[PARENT], row[MODEL], row[START], row[END], row[PROMPT_TOKENS],
-                    row[COMPLETION_TOKENS], detail)  # fmt: skip
+                    row[COMPLETION_TOKENS], row[RECORDED_BY], row[STATUS] == "ERROR")  # fmt: skip
 
 
 def _same_calls_in_batch(batch: PreparedSpans, stored_before: set[str]) -> set[str]:
@@ -491,22 +489,20 @@ def _same_calls_stored(conn: Connection, traces: dict[int, str]) -> set[str]:
     """The same for traces stored before this batch, read with their stored LLM spans;
     returns the traces where a mark changed."""
     s = SPANS.c
-    captured = cast(s.attributes, Text).contains(CAPTURED, autoescape=True)
-    detail = case((captured, 2), (s.input_messages.is_not(None), 1), else_=0)
     changed: set[str] = set()
     for chunk in _chunks(sorted(traces)):
         query = select(s.id, s.trace_rowid, s.span_id, s.parent_span_id, s.model, s.start_time, s.end_time,
-                       s.prompt_tokens, s.completion_tokens, detail,
+                       s.prompt_tokens, s.completion_tokens, s.recorded_by, s.status_code == "ERROR",
                        s.same_call_as).where(s.trace_rowid.in_(chunk), s.kind == "LLM")  # fmt: skip
         by_trace: dict[int, list[Any]] = {}
         for row in conn.execute(query).all():
             by_trace.setdefault(row[1], []).append(row)
         for trace_rowid, rows in by_trace.items():
-            restates = same_calls([CallSpan(*row[2:10]) for row in rows]) if len(rows) > 1 else {}
+            restates = same_calls([CallSpan(*row[2:11]) for row in rows]) if len(rows) > 1 else {}
             counted = set(restates.values())
             for row in rows:  # as in a batch
-                marked = restates.get(row[2]) or (None if row[2] in counted else row[10])
-                if marked != row[10]:
+                marked = restates.get(row[2]) or (None if row[2] in counted else row[11])
+                if marked != row[11]:
                     conn.execute(update(SPANS).where(s.id == row[0]).values(same_call_as=marked))
                     changed.add(traces[trace_rowid])
     return changed

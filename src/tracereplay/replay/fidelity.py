@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tracereplay.ingest.conventions import genai, openinference, openllmetry, pydantic_ai, request_body
+from tracereplay.ingest.conventions import genai, request_body
+from tracereplay.ingest.conventions.libraries import library_of
 from tracereplay.ingest.records import SpanRecord
 
 # Request arguments each instrumentation drops, by library and the provider called (measured:
@@ -41,11 +42,6 @@ NOT_RECORDED: dict[tuple[str, str], tuple[str, ...]] = {
     ("anthropic-sdk", "anthropic"): ("tools", "tool_choice", "temperature", "top_p", "top_k", "metadata",
                                      "cache_control"),
 }  # fmt: skip
-OPENLLMETRY_KEYS = (
-    "gen_ai.is_streaming",
-    "gen_ai.openai.api_base",
-    "gen_ai.usage.cache_creation.input_tokens",
-)
 LIBRARIES = {
     "openinference": "OpenInference",
     "openllmetry": "OpenLLMetry",
@@ -69,22 +65,6 @@ class Finding:
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "why": self.why}
-
-
-def library_of(span: SpanRecord) -> str | None:
-    """Which instrumentation recorded the span (None: another producer, such as the JSON API or
-    a replay)."""
-    attributes = span.attributes or {}
-    if openinference.detect(attributes):
-        return "openinference"
-    # Recent OpenLLMetry writes the current GenAI semconv, but keeps keys of its own.
-    if openllmetry.detect(attributes) or any(key in attributes for key in OPENLLMETRY_KEYS):
-        return "openllmetry"
-    if pydantic_ai.detect(attributes):
-        return "pydantic-ai"
-    if genai.detect(attributes):
-        return "anthropic-sdk" if any(key.startswith("anthropic.") for key in attributes) else "genai"
-    return None
 
 
 def _tool_calls(messages: Iterable[dict[str, Any]] | None) -> list[str]:
@@ -135,7 +115,7 @@ def assess(span: SpanRecord, *, reconstructing: bool = False, chosen: Iterable[s
 def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
     if span.attributes and request_body.extract(span.attributes):
         return []  # the chat request, as sent: read into this span
-    library = library_of(span)
+    library = library_of(span.attributes or {})
     parameters = span.invocation_parameters or {}
     attributes = span.attributes or {}
     findings = []
