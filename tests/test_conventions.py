@@ -8,6 +8,7 @@ always uninstruments it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,9 @@ from tracereplay.context import AppContext
 from tracereplay.ingest.conventions import NormalisedFields, normalise
 from tracereplay.ingest.conventions.genai import parse_json
 from tracereplay.ingest.conventions.reproduce import ALL_PREFIXES, restore, without_reproduced
+from tracereplay.ingest.native import spans_from_batch
 from tracereplay.ingest.otlp import build_span
+from tracereplay.ingest.records import TraceHints
 from tracereplay.ingest.renormalise import renormalise_project
 from tracereplay.projects.service import find_project
 from tracereplay.traces.queries import find_trace, trace_spans
@@ -746,11 +749,19 @@ def test_stored_spans_are_read_again_once_a_mapper_learns_more(
     assert span.output_messages == [{"role": "assistant", "content": ""}]
     ctx.bootstrap()
     project = find_project(ctx.sessions, None).project_rowid
-    ctx.ingest.store_spans(project, [span])
+    # A replay of it (another model, the original's attributes kept) and a span of the JSON API:
+    # what their producers wrote stays.
+    hints = TraceHints(source_trace_id=trace_id, replay_id="r" * 32)
+    replayed = dataclasses.replace(span, trace_id="5" * 32, model="claude-haiku-5-5", provider="anthropic",
+                                   trace=hints)  # fmt: skip
+    (native,) = spans_from_batch([{"trace_id": "6" * 32, "span_id": "1" * 16, "name": "llm", "kind": "LLM",
+                                   "start_time": start, "model": "gpt-4o", "attributes": {"custom": 1},
+                                   "input_messages": [{"role": "user", "content": "hi"}]}])  # fmt: skip
+    ctx.ingest.store_spans(project, [span, replayed, native])
     monkeypatch.undo()
 
     done = renormalise_project(ctx.sessions, ctx.ingest, project)
-    assert (done.traces, done.spans, done.changed) == (1, 1, 1)
+    assert (done.traces, done.spans, done.changed) == (2, 2, 1)  # the replay's trace is not read
     with ctx.sessions() as session:
         (stored,) = trace_spans(session, find_trace(session, project, trace_id))
     assert stored.output_messages == [{"role": "assistant", "content": "",
@@ -758,3 +769,12 @@ def test_stored_spans_are_read_again_once_a_mapper_learns_more(
     assert stored.attributes["gen_ai.completion.0.function_call.name"] == "get_weather"
     assert stored.kind == "LLM" and stored.model == "gpt-4o-mini"
     assert renormalise_project(ctx.sessions, ctx.ingest, project).changed == 0  # nothing more to learn
+    with ctx.sessions() as session:
+        (kept,) = trace_spans(session, find_trace(session, project, "5" * 32))
+        (given,) = trace_spans(session, find_trace(session, project, "6" * 32))
+    assert (kept.model, kept.provider, kept.output_messages) == (
+        "claude-haiku-5-5",
+        "anthropic",
+        span.output_messages,
+    )
+    assert (given.model, given.input_messages) == ("gpt-4o", [{"role": "user", "content": "hi"}])

@@ -1,5 +1,8 @@
 """Read stored spans again through the conventions, after a mapper has learnt more.
 
+Only spans an instrumentation library recorded are read again: the spans of a replay are what
+the replay ran, and those sent to the JSON API carry the fields their producer gave.
+
 A stored span keeps every raw attribute its normalised fields do not reproduce exactly, and
 says which content forms they reproduce (`conventions.reproduce`), so its raw attributes can be
 put back together and read again. The re-read spans go through the one way in
@@ -15,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracereplay.db.models import Trace
-from tracereplay.ingest.conventions import NormalisedFields
+from tracereplay.ingest.conventions import CONVENTIONS, NormalisedFields
 from tracereplay.ingest.conventions.reproduce import restore
 from tracereplay.ingest.otlp import NORMALISED_FIELDS, build_span
 from tracereplay.ingest.records import STORED_FIELDS, SpanRecord
@@ -34,10 +37,13 @@ class Renormalised:
 
 
 def renormalised(span: SpanRecord) -> SpanRecord:
-    """The span as the conventions read its raw attributes now. A field the attributes do not
-    give (set by its producer, or joined from log records) keeps its stored value."""
+    """The span as the conventions read its raw attributes now. A span no convention reads (its
+    producer gave its fields: the JSON API) is left as it is; a field the attributes do not give
+    (joined from log records) keeps its stored value."""
     stored = cast(NormalisedFields, {name: getattr(span, name) for name in NORMALISED_FIELDS})
     attributes = restore(span.attributes, stored)
+    if not any(convention.detect(attributes) for convention in CONVENTIONS):
+        return span
     fresh = build_span(
         span.trace_id, span.span_id, span.parent_span_id, span.name, span.start_time, span.end_time,
         span.status_code, span.status_message, attributes, span.events, {"service.name": span.service_name},
@@ -46,7 +52,8 @@ def renormalised(span: SpanRecord) -> SpanRecord:
         if getattr(fresh, name) is None or (name == "kind" and fresh.kind == "UNKNOWN"):
             setattr(fresh, name, getattr(span, name))
     if all(getattr(fresh, name) == getattr(span, name) for name in _PRICED_BY):
-        fresh.cost = span.cost  # the same call: its cost stands (a replay's is the provider's)
+        fresh.cost = span.cost  # the same call: its cost stands
+    fresh.same_call_as = span.same_call_as  # found again when stored, with the trace's other spans
     return fresh
 
 
@@ -62,9 +69,10 @@ def renormalise_project(
     last = 0
     while True:
         with sessions() as session:
+            # A replay's spans are what the replay ran, not a reading of what a library sent.
             traces = session.scalars(
                 select(Trace)
-                .where(Trace.project_rowid == project_rowid, Trace.id > last)
+                .where(Trace.project_rowid == project_rowid, Trace.id > last, Trace.source_trace_id.is_(None))
                 .order_by(Trace.id)
                 .limit(TRACES_PER_BATCH)
             ).all()
