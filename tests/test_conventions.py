@@ -778,3 +778,28 @@ def test_stored_spans_are_read_again_once_a_mapper_learns_more(
         span.output_messages,
     )
     assert (given.model, given.input_messages) == ("gpt-4o", [{"role": "user", "content": "hi"}])
+
+
+def test_an_anthropic_span_is_read_from_its_call_only_when_that_is_a_messages_request() -> None:
+    flattened = {
+        "openinference.span.kind": "LLM", "llm.provider": "anthropic", "llm.model_name": "claude-sonnet-4-6",
+        "llm.invocation_parameters": json.dumps({"temperature": 0.2, "max_tokens": 64}),
+        "llm.input_messages.0.message.role": "user", "llm.input_messages.0.message.content": "hi",
+    }  # fmt: skip
+    langchain = {
+        "messages": [[{"lc": 1, "type": "constructor", "kwargs": {"content": "hi", "type": "human"}}]]
+    }
+    tool_call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    litellm = {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [tool_call]},
+    ]}  # fmt: skip
+    for other in (langchain, litellm):  # not what the anthropic SDK is given: the flattened keys are read
+        fields = normalise({**flattened, "input.value": json.dumps(other)})
+        assert fields["input_messages"] == [{"role": "user", "content": "hi"}]
+        assert fields["invocation_parameters"] == {"temperature": 0.2, "max_tokens": 64}
+    call = {"model": "claude-sonnet-4-6", "max_tokens": 64, "system": [{"type": "text", "text": "Be brief."}],
+            "messages": [{"role": "user", "content": "hi"}], "top_k": 5}  # fmt: skip
+    fields = normalise({**flattened, "input.value": json.dumps(call)})
+    assert fields["input_messages"] == [{"role": "system", "parts": [{"type": "text", "text": "Be brief."}]},
+                                        {"role": "user", "content": "hi"}]  # fmt: skip
+    assert fields["invocation_parameters"] == {"temperature": 0.2, "max_tokens": 64, "top_k": 5}

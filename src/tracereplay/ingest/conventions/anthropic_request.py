@@ -31,6 +31,25 @@ _NOT_PARAMETERS = frozenset({"model", "messages", "system", "tools", "stream", "
 _PLAIN_TOOL = frozenset({"name", "description", "input_schema"})
 
 
+def is_messages_request(request: Mapping[str, Any]) -> bool:
+    """Whether a recorded request is the Messages API's own (what the anthropic SDK is given):
+    `max_tokens`, and user and assistant turns of text or typed blocks, nothing OpenAI-shaped."""
+    turns = request.get("messages")
+    if "max_tokens" not in request or not isinstance(turns, list) or not turns:
+        return False
+    for turn in turns:
+        if not isinstance(turn, Mapping) or turn.get("role") not in ("user", "assistant"):
+            return False
+        if "tool_calls" in turn or "tool_call_id" in turn:
+            return False
+        content = turn.get("content")
+        if not isinstance(content, str) and not (
+            isinstance(content, list) and all(isinstance(b, Mapping) and "type" in b for b in content)
+        ):
+            return False
+    return True
+
+
 def extract(request: Mapping[str, Any]) -> NormalisedFields:
     """The fields of a Messages request (a body, or the SDK call's keyword arguments); nothing
     when it is not one."""

@@ -87,8 +87,13 @@ def _anthropic_request(attributes: Attributes, fields: NormalisedFields) -> None
     `input.value`: system blocks, cache marks and every argument, which its flattened messages
     leave out. Read from there; the flattened keys stay for what they say (and are kept)."""
     request = parse_json(attributes.get("input.value"))
-    if isinstance(request, dict):
-        fields.update(anthropic_request.extract(request))
+    if not (isinstance(request, dict) and anthropic_request.is_messages_request(request)):
+        return  # another shape (LangChain's ChatAnthropic, LiteLLM's OpenAI-style messages)
+    read = anthropic_request.extract(request)
+    if read.get("input_messages"):
+        read["invocation_parameters"] = {**fields.get("invocation_parameters", {}),
+                                         **read.get("invocation_parameters", {})}  # fmt: skip
+        fields.update(read)
 
 
 def _image_details(attributes: Attributes, fields: NormalisedFields) -> None:
