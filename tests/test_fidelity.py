@@ -241,6 +241,23 @@ def test_the_recorder_leaves_credentials_out_and_other_apis_unread() -> None:
         recorded = dict(current.attributes or {})  # type: ignore[attr-defined]
     kept = json.loads(str(recorded["tracereplay.request.body"]))
     assert "api_key" not in kept and kept["max_tokens"] == 5  # a credential, not a parameter
+    mcp = {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [],
+        "mcp_servers": [
+            {
+                "type": "url",
+                "url": "https://mcp.example.com",
+                "name": "docs",
+                "authorization_token": "tok-secret",
+            }
+        ],
+    }
+    with tracer.start_as_current_span("claude") as claude:
+        record(httpx.Request("POST", "http://gateway/v1/messages", json=mcp))
+        body = str((claude.attributes or {})["tracereplay.request.body"])  # type: ignore[attr-defined]
+    assert "tok-secret" not in body and json.loads(body)["mcp_servers"][0]["name"] == "docs"  # at any depth
     assert recorded["tracereplay.request.path"] == "/v1/chat/completions"
     with tracer.start_as_current_span("big") as big:
         record(httpx.Request("POST", "http://gateway/v1/chat/completions", content=b"{" * 2000))
@@ -569,3 +586,18 @@ def test_a_response_format_recorded_as_a_class_name_is_not_sent_and_is_named() -
     recorded = span(attributes=langchain, provider="openai", **read)
     why = "recorded as a class name, without the schema that was sent"
     assert [f.as_dict() for f in assess(recorded)] == [{"field": "response_format", "why": why}]
+
+
+def test_arguments_that_hand_over_credentials_are_not_replayed_and_are_named() -> None:
+    from tracereplay.providers.anthropic_provider import to_anthropic_call
+    from tracereplay.providers.base import CompletionRequest
+
+    server = {"type": "url", "url": "https://mcp.example.com", "name": "d"}
+    parameters = {"max_tokens": 10, "mcp_servers": [server], "container": "container_1"}
+    recorded = span(provider="anthropic", invocation_parameters=parameters,
+                    input_messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+    assert {f.field for f in assess(recorded)} == {"mcp_servers", "container"}
+    call = to_anthropic_call(
+        CompletionRequest("claude-haiku-5-5", [{"role": "user", "content": "hi"}], None, parameters)
+    )
+    assert "mcp_servers" not in call and "container" not in call and "extra_body" not in call

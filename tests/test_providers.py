@@ -566,3 +566,43 @@ def test_registry_providers_call_the_configured_endpoints(
             assert request.path == path and sent_key(request.headers) == key
     finally:
         registry.close()
+
+
+THINKING = {"type": "thinking", "thinking": "hm", "signature": "s1"}
+USE = {"type": "tool_use", "id": "t1", "name": "f", "input": {}}
+
+
+def test_an_anthropic_request_read_from_a_span_is_sent_back_as_it_came() -> None:
+    from tracereplay.ingest.conventions.anthropic_request import extract
+    from tracereplay.providers.anthropic_provider import to_anthropic_call
+
+    body = {
+        "model": "claude-haiku-5-5", "max_tokens": 100, "tool_choice": {"type": "none"},  # no tools
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Look:"}]},
+            {"role": "assistant", "content": [THINKING, USE]},
+            {"role": "user", "content": [{"type": "text", "text": "first"},
+                                         {"type": "tool_result", "tool_use_id": "t1", "content": ""}]},
+        ],
+    }  # fmt: skip
+    fields = extract(body)
+    request = CompletionRequest(body["model"], fields["input_messages"], fields.get("tools"),
+                                fields["invocation_parameters"])  # fmt: skip
+    assert to_anthropic_call(request) == body  # order within a turn, empty results, lists and marks kept
+
+
+def test_a_claude_call_replayed_on_gpt_leaves_out_what_only_anthropic_takes() -> None:
+    from tracereplay.providers.openai_provider import _from_anthropic, to_openai_messages
+
+    marked = {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}
+    messages = [{"role": "system", "parts": [marked]},
+                {"role": "assistant", "parts": [THINKING, {"type": "text", "text": "Sunny."}]}]  # fmt: skip
+    assert to_openai_messages(messages) == [
+        {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Sunny."}]},
+    ]
+    choice = {"type": "tool", "name": "f", "disable_parallel_tool_use": True}
+    converted = _from_anthropic({"tool_choice": choice, "metadata": {"user_id": "u-1"}, "temperature": 0.2})
+    assert converted == {"tool_choice": {"type": "function", "function": {"name": "f"}},
+                         "parallel_tool_calls": False, "user": "u-1", "temperature": 0.2}  # fmt: skip

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
@@ -32,7 +33,7 @@ PATH = "tracereplay.request.path"  # the API it went to (the server reads chat c
 # Top-level body keys left out: credentials some gateways take in the body (`max_tokens` is not one).
 SECRET_KEYS = frozenset({"api_key", "apikey", "key", "token", "access_token", "auth", "authorization",
                          "secret", "client_secret", "password"})  # fmt: skip
-SECRET_SUFFIXES = ("_api_key", "_secret", "_password", "_access_token")
+SECRET_SUFFIXES = ("_api_key", "_secret", "_password", "_access_token", "authorization_token", "_auth_token")
 MAX_BYTES = 256 * 1024
 
 
@@ -60,11 +61,40 @@ def _record(request: httpx.Request, max_bytes: int) -> None:
     parsed = json.loads(body)
     if not isinstance(parsed, dict):
         return
-    secret = [key for key in parsed if key.lower() in SECRET_KEYS or key.lower().endswith(SECRET_SUFFIXES)]
-    if secret:  # a gateway that takes credentials in the body: they are never recorded
-        parsed = {key: value for key, value in parsed.items() if key not in secret}
-        body = json.dumps(parsed).encode()
+    kept, removed = _without_secrets(parsed)
+    if removed:  # credentials in the body (a gateway's key, an MCP server's token): never recorded
+        body = json.dumps(kept).encode()
     span.set_attribute(BODY, body.decode("utf-8"))
+
+
+def _secret(key: str) -> bool:
+    key = key.lower()
+    return key in SECRET_KEYS or key.endswith(SECRET_SUFFIXES)
+
+
+def _without_secrets(value: Any) -> tuple[Any, bool]:
+    """`value` without the keys naming a credential, at any depth; and whether any was there."""
+    if isinstance(value, dict):
+        removed = False
+        kept = {}
+        for key, item in value.items():
+            if isinstance(key, str) and _secret(key):
+                removed = True
+                continue
+            kept[key], inner = _without_secrets(item)
+            removed = removed or inner
+        return kept, removed
+    if isinstance(value, list):
+        items = [_without_secrets(item) for item in value]
+        return [item for item, _ in items], any(inner for _, inner in items)
+    return value, False
+
+
+def _major_version(package: str) -> int:
+    try:
+        return int(version(package).split(".", 1)[0])
+    except (PackageNotFoundError, ValueError):
+        return 0
 
 
 def capturing_http_client(max_bytes: int = MAX_BYTES, *, sdk: str = "openai", **options: Any) -> Any:
@@ -75,13 +105,10 @@ def capturing_http_client(max_bytes: int = MAX_BYTES, *, sdk: str = "openai", **
     if sdk not in ("openai", "anthropic"):
         raise ValueError(f"sdk is 'openai' or 'anthropic', not {sdk!r}")
     module: Any = httpx
-    if sdk == "anthropic":
-        try:
-            import httpx2  # the anthropic SDK 2.x's HTTP client (same API as httpx)
+    if sdk == "anthropic" and _major_version("anthropic") >= 2:
+        import httpx2  # the anthropic SDK 2.x's HTTP client (the same API as httpx)
 
-            module = httpx2
-        except ImportError:
-            pass
+        module = httpx2
     hooks = dict(options.pop("event_hooks", None) or {})
     hooks["request"] = [*hooks.get("request", []), request_recorder(max_bytes)]
     return module.Client(event_hooks=hooks, **options)

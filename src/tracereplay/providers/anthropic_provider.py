@@ -32,6 +32,7 @@ from anthropic.resources import Messages
 from anthropic.types import Message, Model
 
 from tracereplay.providers.base import (
+    ANTHROPIC_BLOCKS,
     MAX_RETRY_AFTER_SECONDS,
     CallPolicy,
     CompletionRequest,
@@ -70,6 +71,9 @@ _OPENAI_ONLY = frozenset(
      "verbosity", "web_search_options", "functions", "function_call", "moderation",
      "service_tier", "metadata"}
 )  # fmt: skip
+# Arguments a replay never sends with the operator's key: they hand the API credentials for, or
+# state of, servers and containers the recorded app owned (replay fidelity names them).
+NOT_REPLAYED = frozenset({"mcp_servers", "container"})
 # Parameters mapped by this module, or never taken from a span (a replay is one non-streamed call).
 _MAPPED = frozenset(
     {"self", "model", "messages", "system", "tools", "tool_choice", "parallel_tool_calls",
@@ -166,6 +170,8 @@ def to_anthropic_call(request: CompletionRequest) -> dict[str, Any]:
             choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
         if choice is not None:
             call["tool_choice"] = choice
+    elif isinstance(parameters.get("tool_choice"), dict):  # Anthropic's own, sent without tools
+        call["tool_choice"] = parameters["tool_choice"]
     stop = parameters.get("stop")
     if stop:
         call["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
@@ -176,7 +182,7 @@ def to_anthropic_call(request: CompletionRequest) -> dict[str, Any]:
         call["metadata"] = metadata
     extra: dict[str, Any] = {}
     for key, value in parameters.items():
-        if key in _MAPPED or key in _OPENAI_ONLY:
+        if key in _MAPPED or key in _OPENAI_ONLY or key in NOT_REPLAYED:
             continue
         (call if key in _NAMED_PARAMETERS else extra)[key] = value
     if extra:
@@ -202,8 +208,8 @@ def to_anthropic_messages(
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or ""}
             if message.get("parts"):
                 result["content"] = _content_blocks(message)
-            elif message.get("content"):
-                result["content"] = _plain_text(message)
+            elif isinstance(message.get("content"), str):
+                result["content"] = message["content"]
             if message.get("is_error") is not None:
                 result["is_error"] = message["is_error"]
             _append_turn(turns, "user", [result], plain=False)
@@ -241,15 +247,6 @@ def _plain_text(message: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-# Blocks of the Messages API with no normalised form: a span recorded from an Anthropic request
-# holds them as they were sent (`ingest.conventions.anthropic_request`).
-ANTHROPIC_BLOCKS = frozenset(
-    {"document", "thinking", "redacted_thinking", "search_result", "tool_use", "tool_result",
-     "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
-     "mcp_tool_use", "mcp_tool_result", "container_upload", "image"}
-)  # fmt: skip
-
-
 def _content_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     """Text and image blocks, with their cache marks, and Anthropic's own blocks as recorded;
     empty text is left out (the API rejects empty text blocks)."""
@@ -264,8 +261,8 @@ def _content_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
                 blocks.append({"type": "text", "text": part["text"], **mark})
         elif part.get("type") == "image" and part.get("url"):
             blocks.append({"type": "image", "source": _image_source(part["url"]), **mark})
-        elif part.get("type") in ANTHROPIC_BLOCKS:
-            blocks.append(dict(part))
+        elif part.get("type") in ANTHROPIC_BLOCKS or (part.get("type") == "image" and "source" in part):
+            blocks.append(dict(part))  # as recorded from an Anthropic request
     return blocks
 
 

@@ -22,6 +22,14 @@ from typing import Any
 
 from tracereplay.errors import TraceReplayError
 
+# Content blocks of Anthropic's Messages API with no normalised form: a span recorded from an
+# Anthropic request holds them as they were sent (`ingest.conventions.anthropic_request`).
+ANTHROPIC_BLOCKS = frozenset(
+    {"document", "thinking", "redacted_thinking", "search_result", "tool_use", "tool_result",
+     "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+     "mcp_tool_use", "mcp_tool_result", "container_upload"}
+)  # fmt: skip
+
 
 @dataclass
 class CompletionRequest:

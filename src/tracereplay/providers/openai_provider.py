@@ -19,6 +19,7 @@ from openai.types import ChatModel
 from openai.types.chat import ChatCompletion
 
 from tracereplay.providers.base import (
+    ANTHROPIC_BLOCKS,
     CallPolicy,
     CompletionRequest,
     CompletionResponse,
@@ -88,10 +89,11 @@ class OpenAIProvider(Provider):
 
     def _complete(self, request: CompletionRequest) -> CompletionResponse:
         call: dict[str, Any] = {"model": request.model, "messages": to_openai_messages(request.messages)}
-        if request.tools:
-            call["tools"] = request.tools
+        tools = [tool for tool in request.tools or () if tool.get("type") == "function"]
+        if tools:  # an Anthropic server tool (recorded from a Claude call) has no equal here
+            call["tools"] = tools
         extra: dict[str, Any] = {}
-        for key, value in request.parameters.items():
+        for key, value in _from_anthropic(request.parameters).items():
             if key in _OWNED or value is None:
                 continue
             (call if key in _NAMED_PARAMETERS else extra)[key] = value
@@ -104,6 +106,29 @@ class OpenAIProvider(Provider):
         return from_openai_completion(completion, request.model, latency_ms, attempts)
 
 
+_ANTHROPIC_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
+
+
+def _from_anthropic(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Arguments recorded from a Claude call, in chat completions' terms where it has them:
+    Anthropic's `tool_choice` object, and `metadata.user_id` as `user`."""
+    converted = dict(parameters)
+    choice = parameters.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in (*_ANTHROPIC_CHOICES, "tool"):
+        kind = choice["type"]
+        converted["tool_choice"] = (
+            {"type": "function", "function": {"name": choice.get("name", "")}}
+            if kind == "tool" else _ANTHROPIC_CHOICES[kind]
+        )  # fmt: skip
+        if choice.get("disable_parallel_tool_use"):
+            converted["parallel_tool_calls"] = False
+    metadata = parameters.get("metadata")
+    if isinstance(metadata, dict) and set(metadata) == {"user_id"}:
+        converted.pop("metadata")
+        converted.setdefault("user", metadata["user_id"])
+    return converted
+
+
 def to_openai_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Normalised messages -> chat.completions `messages`."""
     converted = []
@@ -111,7 +136,7 @@ def to_openai_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any
         role = message.get("role") or "user"
         out: dict[str, Any] = {"role": role}
         if message.get("parts"):
-            out["content"] = [_to_openai_part(part) for part in message["parts"]]
+            out["content"] = [p for p in map(_to_openai_part, message["parts"]) if p is not None]
         elif message.get("content") is not None:
             out["content"] = message["content"]
         elif role != "assistant" or not message.get("tool_calls"):
@@ -129,11 +154,18 @@ def to_openai_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any
     return converted
 
 
-def _to_openai_part(part: dict[str, Any]) -> dict[str, Any]:
-    if part.get("type") == "image" and "url" in part:
+def _to_openai_part(part: dict[str, Any]) -> dict[str, Any] | None:
+    """A content part as chat completions takes it; None for Anthropic's own blocks (a Claude
+    call replayed on another model), which it has no equal for."""
+    kind = part.get("type")
+    if kind == "image" and "url" in part:
         detail = {"detail": part["detail"]} if part.get("detail") else {}
         return {"type": "image_url", "image_url": {"url": part["url"], **detail}}
-    return part  # text parts already match; other kinds are passed on as recorded
+    if kind == "text":
+        return {"type": "text", "text": part.get("text", "")}  # without Anthropic's cache marks
+    if kind in ANTHROPIC_BLOCKS or kind == "image":
+        return None
+    return part  # other kinds (audio, files) are passed on as recorded
 
 
 def _to_openai_tool_call(call: dict[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
-from tracereplay.ingest.conventions import genai, request_body
+from tracereplay.ingest.conventions import REQUEST_BODY, genai, request_body
 from tracereplay.ingest.conventions.libraries import library_of
 from tracereplay.ingest.records import SpanRecord
 
@@ -114,11 +115,11 @@ def assess(span: SpanRecord, *, reconstructing: bool = False, chosen: Iterable[s
 
 def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
     if span.attributes and request_body.extract(span.attributes):
-        return []  # the chat request, as sent: read into this span
+        return _captured(span)  # the request, as sent: read into this span
     library = library_of(span.attributes or {})
     parameters = span.invocation_parameters or {}
     attributes = span.attributes or {}
-    findings = []
+    findings = _not_replayed(parameters)
     # Gaps are held only where they were measured: the library, for the provider called.
     for field in NOT_RECORDED.get((library or "", (span.provider or "openai").lower()), ()):
         if (
@@ -179,6 +180,25 @@ def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
     ):
         findings.append(Finding("response_format", "inferred from gen_ai.output.type"))
     return findings
+
+
+def _captured(span: SpanRecord) -> list[Finding]:
+    """What a replay of a request the SDK captured whole does not send as it came."""
+    body = genai.parse_json(span.attributes.get(REQUEST_BODY))
+    findings = _not_replayed(span.invocation_parameters or {})
+    turns = body.get("messages") if isinstance(body, dict) else None
+    anthropic = str(span.attributes.get(request_body.REQUEST_PATH, "")).endswith("/messages")
+    if anthropic and isinstance(turns, list):
+        roles = [turn.get("role") for turn in turns if isinstance(turn, dict)]
+        if any(a == b for a, b in pairwise(roles)):
+            findings.append(Finding("messages", "consecutive turns of one role are sent as one turn, "
+                                                "as the Messages API reads them"))  # fmt: skip
+    return findings
+
+
+def _not_replayed(parameters: dict[str, Any]) -> list[Finding]:
+    return [Finding(name, "not replayed: it hands the API credentials or state the recorded app owned")
+            for name in ("mcp_servers", "container") if name in parameters]  # fmt: skip
 
 
 def _shape(value: Any) -> dict[str, Any]:

@@ -80,28 +80,34 @@ def extract(request: Mapping[str, Any]) -> NormalisedFields:
 
 
 def _turn(turn: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One turn's messages, in the order of its blocks: a tool result is a message of its own."""
     role = turn.get("role") or "user"
     content = turn.get("content")
     if isinstance(content, str):
         return [{"role": role, "content": content}]
-    results: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if parts or calls:
+            messages.append({"role": role, **({"parts": parts[:]} if parts else {}),
+                             **({"tool_calls": calls[:]} if calls else {})})  # fmt: skip
+            parts.clear()
+            calls.clear()
+
     for block in content if isinstance(content, list) else ():
         kind = block.get("type") if isinstance(block, Mapping) else None
         if kind == "tool_use" and set(block) <= {"type", "id", "name", "input"}:
             calls.append({"id": block.get("id"), "name": block.get("name"),
                           "arguments": json.dumps(block.get("input"))})  # fmt: skip
         elif kind == "tool_result" and set(block) <= {"type", "tool_use_id", "content", "is_error"}:
-            results.append(_tool_result(block))
+            flush()
+            messages.append(_tool_result(block))
         elif isinstance(block, Mapping):
             parts.append(_part(block))
-    message: dict[str, Any] = {"role": role}
-    if parts:
-        message["parts"] = parts
-    if calls:
-        message["tool_calls"] = calls
-    return [*results, message] if parts or calls or not results else results
+    flush()
+    return messages or [{"role": role}]
 
 
 def _tool_result(block: Mapping[str, Any]) -> dict[str, Any]:
