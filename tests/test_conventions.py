@@ -803,3 +803,31 @@ def test_an_anthropic_span_is_read_from_its_call_only_when_that_is_a_messages_re
     assert fields["input_messages"] == [{"role": "system", "parts": [{"type": "text", "text": "Be brief."}]},
                                         {"role": "user", "content": "hi"}]  # fmt: skip
     assert fields["invocation_parameters"] == {"temperature": 0.2, "max_tokens": 64, "top_k": 5}
+
+
+RENDERED = {
+    "input_messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "parts": [{"type": "text", "text": "What is this?"},
+                                   {"type": "image", "url": "https://e.com/a.png"},
+                                   {"type": "image", "url": "data:image/png;base64,iVBO"}]},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "name": "f", "arguments": '{"a": 1}'}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ],
+    "output_messages": [{"role": "assistant", "content": "Done.", "finish_reason": "stop"}],
+    "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+}  # fmt: skip
+FROZEN = {"openinference/1": "0ada1e2ca9e112d1", "openllmetry/1": "86bfea7b6f3b3877",
+          "genai/1": "1cef1867cb69c716", "genai-instructions/1": "f7abeb621896c752"}  # fmt: skip
+
+
+def test_released_renderers_never_change() -> None:
+    # Stored spans name the form their keys left storage in, and are put back together by it: a
+    # better renderer is a new version beside the old one, never a change to it.
+    import hashlib
+
+    from tracereplay.ingest.conventions.reproduce import FORMS
+
+    rendered = {name: hashlib.sha256(json.dumps(render(RENDERED), sort_keys=True).encode()).hexdigest()[:16]
+                for name, (_, render) in FORMS.items()}  # fmt: skip
+    assert {name: rendered[name] for name in FROZEN} == FROZEN

@@ -117,7 +117,8 @@ def add_routes(router: APIRouter, pages: Pages) -> None:
         rows = waterfall(detail.spans)
         selected = next((row.span for row in rows if row.span.span_id == span), None)
         if selected is None:  # the first LLM span, else the root
-            selected = next((r.span for r in rows if r.span.kind == "LLM"), rows[0].span if rows else None)
+            calls = (r.span for r in rows if r.span.kind == "LLM" and r.span.same_call_as is None)
+            selected = next(calls, rows[0].span if rows else None)
         history = list_replays(ctx.sessions, principal.project_rowid, trace_id, retention)
         same_call = same_call_records(detail.spans, selected) if selected and selected.kind == "LLM" else []
         return pages.render(request, "trace.html", {

@@ -170,22 +170,25 @@ def _semconv_parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 # Each content form: the field each of its prefixes restates, and its renderer. The two
-# structured ones differ in where the system prompt went; a span holds one or the other.
+# structured ones differ in where the system prompt went; a span holds one or the other. A
+# stored span names the forms its keys left storage in, and `restore` renders them again: a
+# renderer never changes once released; a better one is a new version beside it
+# (tests/test_conventions.py freezes them).
 _GENAI = {"input_messages": ("gen_ai.input.messages", "gen_ai.system_instructions"),
           "output_messages": ("gen_ai.output.messages",), "tools": ("gen_ai.tool.definitions",)}  # fmt: skip
 FORMS: dict[str, tuple[dict[str, tuple[str, ...]], Renderer]] = {
-    "openinference": (
+    "openinference/1": (
         {"input_messages": ("llm.input_messages.",), "output_messages": ("llm.output_messages.",),
          "tools": ("llm.tools.",)},
         _openinference,
     ),
-    "openllmetry": (
+    "openllmetry/1": (
         {"input_messages": ("gen_ai.prompt.",), "output_messages": ("gen_ai.completion.",),
          "tools": ("llm.request.functions.",)},
         _openllmetry,
     ),
-    "genai": (_GENAI, _genai),
-    "genai-instructions": (_GENAI, _genai_instructions),
+    "genai/1": (_GENAI, _genai),
+    "genai-instructions/1": (_GENAI, _genai_instructions),
 }  # fmt: skip
 ALL_PREFIXES = tuple({p for groups, _ in FORMS.values() for group in groups.values() for p in group})
 
@@ -196,8 +199,9 @@ _FORM_PREFIXES = {
 
 
 # The second dotted piece of a content key, to the form it belongs to (a first guess).
-_FORM_OF = {"input_messages": "openinference", "output_messages": "openinference", "tools": "openinference",
-            "prompt": "openllmetry", "completion": "openllmetry", "request": "openllmetry"}  # fmt: skip
+_FORM_OF = {"input_messages": "openinference/1", "output_messages": "openinference/1",
+            "tools": "openinference/1", "prompt": "openllmetry/1", "completion": "openllmetry/1",
+            "request": "openllmetry/1"}  # fmt: skip
 _MISSING = object()
 
 
@@ -210,7 +214,7 @@ def _forms(attributes: Attributes, content: list[str]) -> list[str]:
     return [
         name
         for name, prefixes in _FORM_PREFIXES.items()
-        if not (name.startswith("genai") and (name == "genai") == instructions)
+        if not (name.startswith("genai") and name.startswith("genai/") == instructions)
         and any(map(str.startswith, content, repeat(prefixes)))
     ]
 
