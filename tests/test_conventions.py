@@ -831,3 +831,14 @@ def test_released_renderers_never_change() -> None:
     rendered = {name: hashlib.sha256(json.dumps(render(RENDERED), sort_keys=True).encode()).hexdigest()[:16]
                 for name, (_, render) in FORMS.items()}  # fmt: skip
     assert {name: rendered[name] for name in FROZEN} == FROZEN
+
+
+def test_the_anthropic_sdks_own_span_gives_its_thinking_settings() -> None:
+    span = normalise({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
+                      "gen_ai.request.model": "claude-sonnet-4-6", "gen_ai.request.max_tokens": 300,
+                      "anthropic.thinking.type": "enabled",
+                      "anthropic.thinking.budget_tokens": 1024})  # fmt: skip
+    assert span["invocation_parameters"] == {
+        "max_tokens": 300,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }

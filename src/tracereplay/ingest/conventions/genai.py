@@ -109,7 +109,7 @@ def extract(attributes: Attributes, events: Sequence[Event]) -> NormalisedFields
 def request_parameters(attributes: Attributes) -> dict[str, Any]:
     """The request arguments a span records, in the OpenAI API's names: `gen_ai.request.*`,
     the older `gen_ai.openai.request.*`, the response format (a structured-output schema, or
-    only its type) and the end user."""
+    only its type), the end user, and the anthropic SDK's thinking settings."""
     parameters = {}
     for key, name in _REQUEST_PARAMETERS.items():
         value = attributes.get(key)
@@ -121,6 +121,13 @@ def request_parameters(attributes: Attributes) -> dict[str, Any]:
     response_format = _response_format(attributes)
     if response_format is not None:
         parameters["response_format"] = response_format
+    thinking = attributes.get("anthropic.thinking.type")  # the anthropic SDK's own spans
+    if isinstance(thinking, str):
+        budget = attributes.get("anthropic.thinking.budget_tokens")
+        parameters["thinking"] = {
+            "type": thinking,
+            **({"budget_tokens": budget} if isinstance(budget, int) else {}),
+        }
     return parameters
 
 
