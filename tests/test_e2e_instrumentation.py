@@ -15,16 +15,14 @@ import httpx
 import openai
 import pytest
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests.conftest import RunningServer
 from tests.support.llm_server import LLMServer, Reply, ToolCall
-from tests.support.otel import unwrap_leftovers
+from tests.support.otel import exporting, unwrap_leftovers
 
 WEATHER_TOOL = {
     "type": "function",
@@ -55,12 +53,9 @@ def instrumentor(library: str) -> Any:
 @contextmanager
 def exporting_to(server: RunningServer, library: str) -> Iterator[TracerProvider]:
     """Instrument `library` with OTLP/HTTP exporters pointed at the server; flush on exit."""
-    resource = Resource.create({"service.name": f"e2e-{library}", "deployment.environment.name": "test"})
-    tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{server.url}/v1/traces", headers=server.headers))
-    )
-    logger_provider = LoggerProvider(resource=resource)
+    resource = {"service.name": f"e2e-{library}", "deployment.environment.name": "test"}
+    tracer_provider = exporting(server.url, server.headers, resource)
+    logger_provider = LoggerProvider(resource=Resource.create(resource))
     logger_provider.add_log_record_processor(
         BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{server.url}/v1/logs", headers=server.headers))
     )

@@ -10,16 +10,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import anthropic
 import httpx
 import openai
 import pytest
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.support.llm_server import LLMServer
+from tests.support.otel import exporting
 from tests.support.replays import wait_for
 from tests.test_e2e_instrumentation import WEATHER_TOOL, exporting_to
 from tracereplay.ingest.conventions import normalise
@@ -229,7 +227,6 @@ def test_with_the_sdks_exact_capture_every_library_replays_exactly(
 
 
 def test_the_recorder_leaves_credentials_out_and_other_apis_unread() -> None:
-    from opentelemetry.sdk.trace import TracerProvider
 
     from tracereplay_sdk import request_recorder
 
@@ -358,28 +355,10 @@ def record_claude(
 ) -> tuple[str, dict[str, Any]]:
     """The app's call through the anthropic SDK and `library` (the SDK's own telemetry on, as by
     default); (trace id, the body the LLM server received)."""
-    from tests.support.otel import unwrap_leftovers
-    from tests.test_same_call import instrumentor
+    from tests.test_same_call import claude_app
 
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{server.url}/v1/traces", headers=server.headers))
-    )
-    tool = instrumentor(library)
-    tool.instrument(tracer_provider=tracer_provider)
-    client = anthropic.Anthropic(
-        base_url=llm_server.anthropic_base_url, api_key="test", max_retries=0,
-        http_client=capturing_http_client(sdk="anthropic") if capture else None,
-        open_telemetry={"tracer_provider": tracer_provider},
-    )  # fmt: skip
-    try:
-        with tracer_provider.get_tracer("app").start_as_current_span(name):
-            client.messages.create(**CLAUDE_REQUEST, extra_body=SAMPLING)
-    finally:
-        client.close()
-        tool.uninstrument()
-        unwrap_leftovers("anthropic")
-        tracer_provider.shutdown()
+    with claude_app(server, llm_server, library, name, capture=capture) as client:
+        client.messages.create(**CLAUDE_REQUEST, extra_body=SAMPLING)
     listed = httpx.get(f"{server.url}/api/v1/traces", params={"name": name}, headers=server.headers).json()
     return listed["traces"][0]["trace_id"], llm_server.bodies[-1]
 
@@ -462,14 +441,6 @@ def get_weather(city: str) -> str:
     return f"18C in {city}"
 
 
-def exporting(server: RunningServer) -> TracerProvider:
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{server.url}/v1/traces", headers=server.headers))
-    )
-    return tracer_provider
-
-
 def record_pydantic_ai(server: RunningServer, llm_server: LLMServer, name: str) -> None:
     import asyncio
 
@@ -484,7 +455,7 @@ def record_pydantic_ai(server: RunningServer, llm_server: LLMServer, name: str) 
         city: str
         temperature_c: int
 
-    tracer_provider = exporting(server)
+    tracer_provider = exporting(server.url, server.headers)
     settings = InstrumentationSettings(tracer_provider=tracer_provider, include_content=True)
     question = [
         "What is the weather in Paris, and what is this?",
@@ -514,7 +485,7 @@ def record_langchain(server: RunningServer, llm_server: LLMServer, name: str) ->
     from langchain_openai import ChatOpenAI
     from openinference.instrumentation.langchain import LangChainInstrumentor
 
-    tracer_provider = exporting(server)
+    tracer_provider = exporting(server.url, server.headers)
     instrumentor = LangChainInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider)
     chat = ChatOpenAI(model="gpt-4o-mini", base_url=llm_server.base_url, api_key="test", max_retries=0,  # type: ignore[arg-type]

@@ -7,23 +7,21 @@ a replay with another model, and the replay asks the model twice, not four times
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests.conftest import RunningServer, serving
 from tests.support.llm_server import LLMServer, Reply
-from tests.support.otel import unwrap_leftovers
+from tests.support.otel import exporting, unwrap_leftovers
 from tests.support.replays import wait_for
 from tracereplay.config import Settings
 from tracereplay.ingest.same_call import CallSpan, same_calls
+from tracereplay_sdk import capturing_http_client
 
 
 @pytest.fixture
@@ -47,34 +45,41 @@ def instrumentor(library: str) -> Any:
     return TraceloopInstrumentor()
 
 
-def record_two_calls(server: RunningServer, llm_server: LLMServer, library: str) -> None:
-    tracer_provider = TracerProvider(resource=Resource.create({"service.name": f"claude-{library}"}))
-    tracer_provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{server.url}/v1/traces", headers=server.headers))
-    )
+@contextmanager
+def claude_app(
+    server: RunningServer, llm_server: LLMServer, library: str, name: str, *, capture: bool = False
+) -> Iterator[anthropic.Anthropic]:
+    """An app's anthropic client, `library` instrumenting it and the SDK's own telemetry on (as by
+    default), inside the app's span `name`; its spans are exported to `server` on exit."""
+    tracer_provider = exporting(server.url, server.headers, {"service.name": f"claude-{library}"})
     tool = instrumentor(library)
     tool.instrument(tracer_provider=tracer_provider)
-    # The SDK's own telemetry is on by default; it goes to the app's tracer provider.
     client = anthropic.Anthropic(
         base_url=llm_server.anthropic_base_url, api_key="test", max_retries=0,
+        http_client=capturing_http_client(sdk="anthropic") if capture else None,
         open_telemetry={"tracer_provider": tracer_provider},
     )  # fmt: skip
-    llm_server.script(
-        Reply("Sunny, 18C.", prompt_tokens=20, completion_tokens=5),
-        Reply("Take sunglasses.", prompt_tokens=30, completion_tokens=3),
-    )
     try:
-        with tracer_provider.get_tracer("app").start_as_current_span("weather-agent"):
-            for question in ("Weather in Paris?", "What should I take?"):
-                client.messages.create(
-                    model="claude-sonnet-4-6", max_tokens=100, system="Be brief.",
-                    messages=[{"role": "user", "content": question}],
-                )  # fmt: skip
+        with tracer_provider.get_tracer("app").start_as_current_span(name):
+            yield client
     finally:
         client.close()
         tool.uninstrument()
         unwrap_leftovers("anthropic")
         tracer_provider.shutdown()
+
+
+def record_two_calls(server: RunningServer, llm_server: LLMServer, library: str) -> None:
+    llm_server.script(
+        Reply("Sunny, 18C.", prompt_tokens=20, completion_tokens=5),
+        Reply("Take sunglasses.", prompt_tokens=30, completion_tokens=3),
+    )
+    with claude_app(server, llm_server, library, "weather-agent") as client:
+        for question in ("Weather in Paris?", "What should I take?"):
+            client.messages.create(
+                model="claude-sonnet-4-6", max_tokens=100, system="Be brief.",
+                messages=[{"role": "user", "content": question}],
+            )  # fmt: skip
 
 
 def llm_spans(api: httpx.Client, trace_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import wrapt
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
@@ -83,6 +85,17 @@ class Captured:
     def clear(self) -> None:
         self.span_exporter.clear()
         self.log_exporter.clear()
+
+
+def exporting(
+    url: str, headers: Mapping[str, str], resource: Mapping[str, Any] | None = None
+) -> TracerProvider:
+    """A tracer provider sending spans over OTLP/HTTP to the server at `url`, as an app's does;
+    `shutdown()` flushes it (everything is acknowledged when it returns)."""
+    tracer_provider = TracerProvider(resource=Resource.create(dict(resource or {})))
+    exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers=dict(headers))
+    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    return tracer_provider
 
 
 def unwrap_leftovers(package: str = "openai") -> None:

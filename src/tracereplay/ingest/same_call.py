@@ -48,7 +48,7 @@ class CallSpan:
 
     @property
     def source(self) -> str | None:
-        return self.recorded_by.partition(":")[2] or None if self.recorded_by else None
+        return (self.recorded_by.partition(":")[2] or None) if self.recorded_by else None
 
     @property
     def has_tokens(self) -> bool:
@@ -130,3 +130,15 @@ def same_calls(spans: Sequence[CallSpan]) -> dict[str, str]:
         counted = ordered[0]
         restates.update((span.span_id, counted.span_id) for span in members if span is not counted)
     return restates
+
+
+def marks(spans: Sequence[CallSpan], current: Sequence[str | None]) -> list[str | None]:
+    """Each span's `same_call_as` once its trace's LLM spans are read together: a span found to
+    restate another names it, one found to count a call names none, and any other keeps the mark
+    it had (a replay writes its own)."""
+    restates = same_calls(spans) if len(spans) > 1 else {}
+    counted = set(restates.values())
+    return [
+        restates.get(span.span_id) or (None if span.span_id in counted else mark)
+        for span, mark in zip(spans, current, strict=True)
+    ]

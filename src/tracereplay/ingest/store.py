@@ -31,7 +31,7 @@ from tracereplay.db.upsert import upsert
 from tracereplay.ingest.conventions import normalise
 from tracereplay.ingest.otlp import normalised_values
 from tracereplay.ingest.records import IncomingLog, SpanRecord
-from tracereplay.ingest.same_call import CallSpan, same_calls
+from tracereplay.ingest.same_call import CallSpan, marks
 
 SPANS: Table = Span.__table__  # type: ignore[assignment]
 TRACES: Table = Trace.__table__  # type: ignore[assignment]
@@ -472,16 +472,11 @@ def _same_calls_in_batch(batch: PreparedSpans, stored_before: set[str]) -> set[s
             calls.setdefault(trace_id, []).append((row, _call_span(row, span_id)))
     marked = set()
     for trace_id, spans in calls.items():
-        if len(spans) < 2:
-            continue
-        restates = same_calls([span for _, span in spans])
-        counted = set(restates.values())
-        for row, span in spans:  # else as its producer (a replay) said
-            row[SAME_CALL] = restates.get(span.span_id) or (
-                None if span.span_id in counted else row[SAME_CALL]
-            )
-        if restates:
-            marked.add(trace_id)
+        found = marks([span for _, span in spans], [row[SAME_CALL] for row, _ in spans])
+        for (row, _), mark in zip(spans, found, strict=True):
+            row[SAME_CALL] = mark
+            if mark is not None:
+                marked.add(trace_id)
     return marked
 
 
@@ -498,12 +493,10 @@ def _same_calls_stored(conn: Connection, traces: dict[int, str]) -> set[str]:
         for row in conn.execute(query).all():
             by_trace.setdefault(row[1], []).append(row)
         for trace_rowid, rows in by_trace.items():
-            restates = same_calls([CallSpan(*row[2:11]) for row in rows]) if len(rows) > 1 else {}
-            counted = set(restates.values())
-            for row in rows:  # as in a batch
-                marked = restates.get(row[2]) or (None if row[2] in counted else row[11])
-                if marked != row[11]:
-                    conn.execute(update(SPANS).where(s.id == row[0]).values(same_call_as=marked))
+            found = marks([CallSpan(*row[2:11]) for row in rows], [row[11] for row in rows])
+            for row, mark in zip(rows, found, strict=True):
+                if mark != row[11]:
+                    conn.execute(update(SPANS).where(s.id == row[0]).values(same_call_as=mark))
                     changed.add(traces[trace_rowid])
     return changed
 

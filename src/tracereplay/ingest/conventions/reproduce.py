@@ -169,34 +169,19 @@ def _semconv_parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     return parts
 
 
-# Each content form: the field each of its prefixes restates, and its renderer. The two
-# structured ones differ in where the system prompt went; a span holds one or the other. A
-# stored span names the forms its keys left storage in, and `restore` renders them again: a
-# renderer never changes once released; a better one is a new version beside it
-# (tests/test_conventions.py freezes them).
-_GENAI = {"input_messages": ("gen_ai.input.messages", "gen_ai.system_instructions"),
-          "output_messages": ("gen_ai.output.messages",), "tools": ("gen_ai.tool.definitions",)}  # fmt: skip
-FORMS: dict[str, tuple[dict[str, tuple[str, ...]], Renderer]] = {
-    "openinference/1": (
-        {"input_messages": ("llm.input_messages.",), "output_messages": ("llm.output_messages.",),
-         "tools": ("llm.tools.",)},
-        _openinference,
-    ),
-    "openllmetry/1": (
-        {"input_messages": ("gen_ai.prompt.",), "output_messages": ("gen_ai.completion.",),
-         "tools": ("llm.request.functions.",)},
-        _openllmetry,
-    ),
+# Each content form: the key prefixes it writes, and its renderer. The two structured ones
+# differ in where the system prompt went; a span holds one or the other. A stored span names
+# the forms its keys left storage in, and `restore` renders them again: a renderer never changes
+# once released; a better one is a new version beside it (tests/test_conventions.py freezes them).
+_GENAI = ("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.output.messages",
+          "gen_ai.tool.definitions")  # fmt: skip
+FORMS: dict[str, tuple[tuple[str, ...], Renderer]] = {
+    "openinference/1": (("llm.input_messages.", "llm.output_messages.", "llm.tools."), _openinference),
+    "openllmetry/1": (("gen_ai.prompt.", "gen_ai.completion.", "llm.request.functions."), _openllmetry),
     "genai/1": (_GENAI, _genai),
     "genai-instructions/1": (_GENAI, _genai_instructions),
-}  # fmt: skip
-ALL_PREFIXES = tuple({p for groups, _ in FORMS.values() for group in groups.values() for p in group})
-
-
-_FORM_PREFIXES = {
-    name: tuple(p for group in groups.values() for p in group) for name, (groups, _) in FORMS.items()
 }
-
+ALL_PREFIXES = tuple({prefix for prefixes, _ in FORMS.values() for prefix in prefixes})
 
 # The second dotted piece of a content key, to the form it belongs to (a first guess).
 _FORM_OF = {"input_messages": "openinference/1", "output_messages": "openinference/1",
@@ -209,11 +194,11 @@ def _forms(attributes: Attributes, content: list[str]) -> list[str]:
     """The content forms the span's `content` keys are in."""
     instructions = "gen_ai.system_instructions" in attributes
     first = _FORM_OF.get(content[0].split(".", 2)[1])  # one form is the rule: tried first
-    if first is not None and all(map(str.startswith, content, repeat(_FORM_PREFIXES[first]))):
+    if first is not None and all(map(str.startswith, content, repeat(FORMS[first][0]))):
         return [first]
     return [
         name
-        for name, prefixes in _FORM_PREFIXES.items()
+        for name, (prefixes, _) in FORMS.items()
         if not (name.startswith("genai") and name.startswith("genai/") == instructions)
         and any(map(str.startswith, content, repeat(prefixes)))
     ]
