@@ -117,46 +117,67 @@ def _findings(span: SpanRecord, reconstructing: bool) -> list[Finding]:
     if span.attributes and request_body.extract(span.attributes):
         return _captured(span)  # the request, as sent: read into this span
     library = library_of(span.attributes or {})
+    provider = (span.provider or "openai").lower()
+    return [
+        *_not_replayed(span.invocation_parameters or {}),
+        *_gaps(span, library, provider),
+        *_content(span, library, provider, reconstructing),
+        *_response_format(span),
+    ]
+
+
+def _gaps(span: SpanRecord, library: str | None, provider: str) -> list[Finding]:
+    """What the library is measured not to record, for the provider called, unless this span
+    records it anyway; tools stand apart when calls show they were there (`_content`)."""
     parameters = span.invocation_parameters or {}
-    attributes = span.attributes or {}
-    findings = _not_replayed(parameters)
-    # Gaps are held only where they were measured: the library, for the provider called.
-    for field in NOT_RECORDED.get((library or "", (span.provider or "openai").lower()), ()):
-        if (
+    calls = _tool_calls(span.input_messages) + _tool_calls(span.output_messages)
+    return [
+        Finding(field, f"not recorded by {LIBRARIES[library or '']}")
+        for field in NOT_RECORDED.get((library or "", provider), ())
+        if not (
             field in parameters
-            or (field == "tools" and span.tools)
+            or (field == "tools" and (span.tools or calls))
             or (field == "cache_control" and _cache_marks(span.input_messages))
-        ):
-            continue
-        findings.append(Finding(field, f"not recorded by {LIBRARIES[library or '']}"))
+        )
+    ]
+
+
+def _content(span: SpanRecord, library: str | None, provider: str, reconstructing: bool) -> list[Finding]:
+    """Tool calls without definitions, images without their detail, blocks without content."""
+    findings = []
     calls = _tool_calls(span.input_messages) + _tool_calls(span.output_messages)
     if calls and not span.tools:
         names = ", ".join(sorted(set(calls)))
         told = f"no tool definitions recorded; {len(calls)} tool call(s) in this call name {names}"
         if reconstructing:
             told = f"reconstructed from {len(calls)} tool call(s) ({names}): names and argument shapes only"
-        findings = [f for f in findings if f.field != "tools"] + [Finding("tools", told)]
+        findings.append(Finding("tools", told))
     # An image without `detail` is unknown only where the library drops it; elsewhere the app
     # sent none (the API's default, auto).
-    images = (
-        _images_without_detail(span.input_messages)
-        if library in DETAIL_DROPPED and (span.provider or "openai").lower() == "openai"
-        else 0
-    )
-    if images:
-        findings.append(Finding("messages", f"{images} image(s) recorded without their detail"))
+    if library in DETAIL_DROPPED and provider == "openai":
+        images = _images_without_detail(span.input_messages)
+        if images:
+            findings.append(Finding("messages", f"{images} image(s) recorded without their detail"))
     emptied = _emptied_blocks(span.input_messages)
     if emptied:
         findings.append(Finding("messages", f"{len(emptied)} block(s) recorded without their content "
                                             f"({', '.join(sorted(set(emptied)))})"))  # fmt: skip
+    return findings
+
+
+def _response_format(span: SpanRecord) -> list[Finding]:
+    """A response format recorded without its schema, or rebuilt, or guessed."""
+    parameters = span.invocation_parameters or {}
+    attributes = span.attributes or {}
+    findings = []
     response_format = parameters.get("response_format")
     schemaless = (
         isinstance(response_format, dict)
         and response_format.get("type") == "json_schema"
         and not response_format.get("json_schema")
     )
-    recorded_parameters = genai.parse_json(attributes.get("llm.invocation_parameters"))
-    if isinstance(recorded_parameters, dict) and isinstance(recorded_parameters.get("response_format"), str):
+    arguments = genai.parse_json(attributes.get("llm.invocation_parameters"))
+    if isinstance(arguments, dict) and isinstance(arguments.get("response_format"), str):  # LangChain's
         findings.append(
             Finding("response_format", "recorded as a class name, without the schema that was sent")
         )
