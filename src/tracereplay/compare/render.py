@@ -13,19 +13,22 @@ LABELS = {
 }  # fmt: skip
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None, *, sign: bool = False) -> str:
+    """A count or an amount as it reads: whole numbers with thousands separators, small amounts
+    with the digits that matter; `sign`: with its + or -. Unknown stays unknown."""
     if value is None:
         return "unknown"
+    plus = "+" if sign else ""
     if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.6f}".rstrip("0") if abs(value) < 1 else f"{value:,.2f}"
+        return f"{value:{plus},.0f}"
+    return f"{value:{plus},.6f}".rstrip("0") if abs(value) < 1 else f"{value:{plus},.2f}"
 
 
 def _change(delta: dict[str, Any]) -> str:
     if delta["trend"] == "unknown":
         return "?"
     relative = f" ({delta['relative']:+.0%})" if delta["relative"] is not None else ""
-    return f"{ARROWS[delta['trend']]} {_number(delta['absolute'])}{relative}"
+    return f"{ARROWS[delta['trend']]} {number(delta['absolute'])}{relative}"
 
 
 def summary_rows(document: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -33,8 +36,8 @@ def summary_rows(document: dict[str, Any]) -> list[tuple[str, str, str, str, str
     return [
         (
             LABELS.get(d["metric"], d["metric"]),
-            _number(d["base"]),
-            _number(d["target"]),
+            number(d["base"]),
+            number(d["target"]),
             _change(d),
             d["verdict"],
         )
@@ -49,7 +52,7 @@ def _score_value(side: dict[str, Any] | None) -> str:
         return "error"
     if side["label"] is not None:
         return str(side["label"])
-    return _number(side["value"])
+    return number(side["value"])
 
 
 def score_rows(document: dict[str, Any]) -> list[tuple[str, str, str, str]]:

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from tracereplay.compare.render import number
+
 # Content longer than this is shown collapsed, with its full length said, never cut silently.
 COLLAPSE_CHARS = 1200
 
@@ -67,11 +69,7 @@ def percent(delta: float | None) -> str:
 
 
 def signed(value: float | None) -> str:
-    if value is None:
-        return "?"
-    if float(value).is_integer():
-        return f"{value:+,.0f}"
-    return f"{value:+,.6f}".rstrip("0") if abs(value) < 1 else f"{value:+,.2f}"
+    return "?" if value is None else number(value, sign=True)
 
 
 def signed_duration(ms: float | None) -> str:
